@@ -1,0 +1,84 @@
+package cms
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	fuzzOnce sync.Once
+	fuzzKey  *rsa.PrivateKey
+	fuzzCert *x509.Certificate
+)
+
+// fuzzParty is made in Go, not by openssl, so the fuzzer needs nothing
+// outside the test binary.
+func fuzzParty(t testing.TB) (*rsa.PrivateKey, *x509.Certificate) {
+	fuzzOnce.Do(func() {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(12092115751924922),
+			Subject:      pkix.Name{CommonName: "fuzz"},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(time.Hour),
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			panic(err)
+		}
+		fuzzKey = key
+		fuzzCert, _ = x509.ParseCertificate(der)
+	})
+	return fuzzKey, fuzzCert
+}
+
+// FuzzDecrypt feeds arbitrary bytes to the parser and decryptor: it must
+// never panic, every error must be one of the package's kinds, and a
+// success must never return more plaintext than the input could hold.
+func FuzzDecrypt(f *testing.F) {
+	key, cert := fuzzParty(f)
+	for _, size := range []int{0, 1, 16, 100} {
+		for _, stream := range []bool{false, true} {
+			var buf bytes.Buffer
+			n := int64(size)
+			if stream {
+				n = -1
+			}
+			if err := Encrypt(&buf, bytes.NewReader(make([]byte, size)), n, []*x509.Certificate{cert}, Options{}); err != nil {
+				f.Fatal(err)
+			}
+			f.Add(buf.Bytes())
+		}
+	}
+	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03, 0xa0, 0x80})
+	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		for _, c := range []*x509.Certificate{nil, cert} {
+			var out bytes.Buffer
+			n, err := Decrypt(&out, bytes.NewReader(msg), key, c)
+			if int64(out.Len()) != n {
+				t.Fatalf("reported %d bytes, wrote %d", n, out.Len())
+			}
+			if err != nil {
+				if !errors.Is(err, ErrNotCMS) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrNoRecipient) {
+					t.Fatalf("error of no known kind: %v", err)
+				}
+				continue
+			}
+			if n >= int64(len(msg)) {
+				t.Fatalf("%d bytes of plaintext from a %d-byte message", n, len(msg))
+			}
+		}
+	})
+}
