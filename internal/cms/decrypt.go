@@ -30,6 +30,8 @@ type Reader struct {
 	r         *berReader
 	stack     []int64 // ends of the open containers, indefiniteLength for the indefinite form
 	mode      cipher.BlockMode
+	block     cipher.Block
+	iv        []byte
 	blockSize int
 
 	primitive    bool  // content is one primitive [0]; else OCTET STRING segments
@@ -244,6 +246,7 @@ func (d *Reader) readHeaderPart(key *rsa.PrivateKey, cert *x509.Certificate) err
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	d.block, d.iv = block, alg.iv
 	d.mode = cipher.NewCBCDecrypter(block, alg.iv)
 	d.blockSize = block.BlockSize()
 

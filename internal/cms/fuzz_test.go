@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
 	"sync"
 	"testing"
@@ -78,6 +79,15 @@ func FuzzDecrypt(f *testing.F) {
 			}
 			if n >= int64(len(msg)) {
 				t.Fatalf("%d bytes of plaintext from a %d-byte message", n, len(msg))
+			}
+			// Random access must agree with the stream reader.
+			ra, err := NewReaderAt(bytes.NewReader(msg), int64(len(msg)), key, c)
+			if err != nil {
+				continue
+			}
+			got, err := io.ReadAll(io.NewSectionReader(ra, 0, ra.Size()))
+			if err != nil || !bytes.Equal(got, out.Bytes()) {
+				t.Fatalf("ReaderAt disagrees with Decrypt: %v", err)
 			}
 		}
 	})
