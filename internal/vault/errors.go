@@ -1,0 +1,74 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The HTTP layer maps each to a status in one table; the CLI
+// maps them to exit codes in one switch.
+const (
+	ECONFLICT     = "conflict"     // the thing exists, or is in use
+	EINTERNAL     = "internal"     // our fault
+	EINVALID      = "invalid"      // the request is wrong
+	ENOTFOUND     = "not_found"    // absent, or not visible to the caller
+	EUNAUTHORIZED = "unauthorized" // who are you?
+	EFORBIDDEN    = "forbidden"    // not allowed
+	ETOOLARGE     = "too_large"    // body over the limit
+	EUNSUPPORTED  = "unsupported"  // e.g. a media type not allowed
+	ERATELIMIT    = "rate_limited" // too many attempts
+	EUNAVAILABLE  = "unavailable"  // shutting down, or a backend is down
+)
+
+// Error is an error meant for the caller: a code and a message safe to
+// show (never a secret, never a stack trace).
+type Error struct {
+	Code    string
+	Message string
+	Err     error // the cause, for logs; not shown to callers
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with the code and message, keeping err as cause.
+func Wrap(code string, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// EINTERNAL.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain, or a
+// generic one: internal details are for logs only.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// Sentinel errors stores return, wrapped as *Error by callers when shown.
+var (
+	ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
+	ErrConflict = &Error{Code: ECONFLICT, Message: "already exists or in use"}
+)
