@@ -45,6 +45,8 @@ type Reader struct {
 	out  []byte // plaintext ready to hand out
 	err  error  // sticky; io.EOF once the message ended well
 	done bool   // the message has been read and checked to its end
+
+	riSet []byte // kept only by Inspect
 }
 
 // NewReader reads the message's header from src, finds the recipient that
@@ -212,6 +214,10 @@ func (d *Reader) readHeaderPart(key *rsa.PrivateKey, cert *x509.Certificate) err
 	riSet, err := d.r.readElement(h)
 	if err != nil {
 		return corrupt("recipient infos", err)
+	}
+	if key == nil { // Inspect: the recipients are all it wants
+		d.riSet = riSet
+		return nil
 	}
 	h, err = d.expect("EncryptedContentInfo", classUniversal, tagSequence, true)
 	if err != nil {
