@@ -1,0 +1,111 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+
+	"callvault/internal/vault"
+)
+
+// Render returns the record as the API and rcbs give it out (indented
+// JSON): the merged document, with "id" set, with mediaFiles and
+// eventHistory always present, and with each mediaFiles entry completed
+// from the stored media rows:
+//
+//   - an entry whose media file is stored gets "size" (stored bytes, a
+//     number), "sha256", "certAlias" (a list, empty when not encrypted) and
+//     "mediaUri" (uri(mediaId)), and "type" when it has none;
+//   - an entry not stored yet keeps its fields and gets "mediaUri": null
+//     and "pending": true;
+//   - a stored media row that metadata has not described yet is appended
+//     as an entry with mediaId, type, size, sha256, certAlias and mediaUri.
+//
+// Rows of another recording (RecordingID set and not id) are left out.
+// A nil uri gives "mediaUri": null.
+func Render(doc json.RawMessage, id string, media []vault.Media, uri func(mediaID string) string) (json.RawMessage, error) {
+	d, err := decodeStored(doc)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := d.Fields[keyID]; !ok && id != "" {
+		d.Fields[keyID] = jsonString(id)
+	}
+
+	stored := map[string]*vault.Media{}
+	var order []string
+	for i := range media {
+		m := &media[i]
+		if m.MediaID == "" || (m.RecordingID != "" && m.RecordingID != id) {
+			continue
+		}
+		if _, dup := stored[m.MediaID]; !dup {
+			stored[m.MediaID] = m
+			order = append(order, m.MediaID)
+		}
+	}
+
+	described := map[string]bool{}
+	for _, entry := range d.MediaFiles {
+		mediaID := mediaIDOf(entry)
+		dropServerOwned(entry)
+		m, ok := stored[mediaID]
+		if !ok {
+			entry["mediaUri"] = json.RawMessage("null")
+			entry["pending"] = json.RawMessage("true")
+			continue
+		}
+		described[mediaID] = true
+		if _, ok := entry["type"]; !ok && m.Type != "" {
+			entry["type"] = jsonString(m.Type)
+		}
+		if err := completeMedia(entry, m, uri); err != nil {
+			return nil, err
+		}
+	}
+	for _, mediaID := range order {
+		if described[mediaID] {
+			continue
+		}
+		m := stored[mediaID]
+		entry := map[string]json.RawMessage{
+			keyMediaID: jsonString(m.MediaID),
+			"type":     jsonString(m.Type),
+		}
+		if err := completeMedia(entry, m, uri); err != nil {
+			return nil, err
+		}
+		d.MediaFiles = append(d.MediaFiles, entry)
+	}
+
+	compact, err := d.encode(true)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact, "", "  "); err != nil {
+		return nil, vault.Wrap(vault.EINTERNAL, err, "cannot write the metadata record")
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// completeMedia sets the server-owned fields of entry from the stored row.
+func completeMedia(entry map[string]json.RawMessage, m *vault.Media, uri func(string) string) error {
+	aliases := m.CertAliases
+	if aliases == nil {
+		aliases = []string{}
+	}
+	certAlias, err := json.Marshal(aliases)
+	if err != nil {
+		return vault.Wrap(vault.EINTERNAL, err, "cannot write the certificate aliases")
+	}
+	entry["size"] = json.RawMessage(strconv.FormatInt(m.Size, 10))
+	entry["sha256"] = jsonString(m.SHA256)
+	entry["certAlias"] = certAlias
+	entry["mediaUri"] = json.RawMessage("null")
+	if uri != nil {
+		entry["mediaUri"] = jsonString(uri(m.MediaID))
+	}
+	return nil
+}
