@@ -215,6 +215,10 @@ type Store interface {
 	// time (or, without one, creation time) is before cutoff.
 	ExpiredRecordings(ctx context.Context, tenant string, cutoff time.Time, limit int) ([]string, error)
 
+	// MediaOf returns the media rows of the given recordings, by
+	// recording id, each list sorted by MediaID (one query for a page).
+	MediaOf(ctx context.Context, tenant string, ids []string) (map[string][]Media, error)
+
 	// PutMedia records a stored media file, creating the recording row
 	// if metadata has not arrived yet, and returns the row it replaced
 	// (so its blob can be deleted) or nil.
