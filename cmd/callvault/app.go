@@ -17,6 +17,9 @@ var commands = []command{
 	{"certgen", "generate an RSA key and a self-signed recording certificate", func(a *App) runner { return &certgenMain{app: a} }},
 	{"encrypt", "encrypt a file for recording certificates (CMS EnvelopedData, DER)", func(a *App) runner { return &encryptMain{app: a} }},
 	{"decrypt", "decrypt a CMS file with a recording private key", func(a *App) runner { return &decryptMain{app: a} }},
+	{"init", "create a data directory, a tenant and its first administrator", func(a *App) runner { return &initMain{app: a} }},
+	{"serve", "serve the API (and the retention sweeper)", func(a *App) runner { return &serveMain{app: a} }},
+	{"demo", "set up a demo tenant with sample recordings (first run) and serve it", func(a *App) runner { return &demoMain{serveMain: serveMain{app: a}} }},
 }
 
 // opensslStyle names the commands that may also be spelt as a flag, so the

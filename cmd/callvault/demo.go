@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"callvault/internal/certs"
+	"callvault/internal/samples"
+	"callvault/internal/server"
+	"callvault/internal/service"
+	"callvault/internal/vault"
+)
+
+const demoTenant = "demo"
+
+// demoMain is "callvault demo": on the first run it creates the demo
+// tenant (admin password printed once), generates a recording certificate
+// and assigns it for voice and screen, and ingests the guide's two sample
+// recordings with synthetic media; then it serves.
+type demoMain struct {
+	serveMain
+}
+
+func (m *demoMain) ParseFlags(args []string) error {
+	fs := newFlagSet("demo")
+	m.register(fs)
+	positional, err := m.app.parseFlags(fs, "-data DIR [-addr HOST:PORT]", args)
+	if err != nil {
+		return err
+	}
+	if err := m.check(); err != nil {
+		return err
+	}
+	return noPositional(positional)
+}
+
+func (m *demoMain) Run(ctx context.Context) error {
+	srv, err := m.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := m.setUp(ctx, srv); err != nil {
+		return err
+	}
+	return serve(ctx, m.app, srv)
+}
+
+func (m *demoMain) setUp(ctx context.Context, srv *server.Server) error {
+	if _, err := srv.Svc.Store.Tenant(ctx, demoTenant); err == nil {
+		fmt.Fprintf(m.app.Stdout, "demo tenant exists in %s; log in as admin@%s with the password printed at the first run\n", m.flags.dataDir, demoTenant)
+		return nil
+	} else if !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	raw := make([]byte, 12)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	password := base64.RawURLEncoding.EncodeToString(raw)
+	admin, err := srv.Svc.InitTenant(ctx, demoTenant, "admin", password)
+	if err != nil {
+		return err
+	}
+	pair, err := certs.Generate(certs.GenerateOptions{Subject: "/CN=Genesys Recording/C=US/ST=California/O=Genesys", Days: 3650, Now: m.app.Now()})
+	if err != nil {
+		return err
+	}
+	keyPEM, err := certs.EncodePrivateKeyPEM(pair.Key, false)
+	if err != nil {
+		return err
+	}
+	cert, err := srv.Svc.UploadCertificate(ctx, admin, certs.EncodeCertificatePEM(pair.Cert), keyPEM, nil,
+		[]vault.Usage{vault.UsageVoice, vault.UsageScreen})
+	if err != nil {
+		return fmt.Errorf("cannot upload the demo certificate: %w", err)
+	}
+	for _, rec := range samples.Recordings() {
+		for _, media := range rec.Media {
+			_, err := srv.Svc.PutMedia(ctx, admin, service.PutMediaInput{
+				RecordingID: rec.ID, MediaID: media.MediaID, ContentType: media.Type,
+				Size: int64(len(media.Data)), Body: bytes.NewReader(media.Data),
+			})
+			if err != nil {
+				return fmt.Errorf("cannot ingest sample media %s: %w", media.MediaID, err)
+			}
+		}
+		if _, _, err := srv.Svc.PutMetadata(ctx, admin, rec.ID, rec.Metadata); err != nil {
+			return fmt.Errorf("cannot ingest sample metadata %s: %w", rec.ID, err)
+		}
+	}
+	fmt.Fprintf(m.app.Stdout, "demo tenant created in %s\n  login:    admin@%s\n  password: %s   (shown once; keep it)\n  certificate %s assigned for voice and screen; %d sample recordings ingested\n",
+		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()))
+	return nil
+}

@@ -1,0 +1,239 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+
+	"callvault/internal/service"
+	"callvault/internal/vault"
+)
+
+// maxCertUpload bounds the multipart form of a certificate upload: PEM
+// files are a few KB.
+const maxCertUpload = 1 << 20
+
+func formFile(form *multipart.Form, name string) ([]byte, error) {
+	files := form.File[name]
+	if len(files) == 0 {
+		if v := form.Value[name]; len(v) > 0 { // pasted PEM text
+			return []byte(v[0]), nil
+		}
+		return nil, nil
+	}
+	f, err := files[0].Open()
+	if err != nil {
+		return nil, vault.Wrap(vault.EINVALID, err, "cannot read %s", name)
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxCertUpload))
+}
+
+func (s *Server) uploadCertificate(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxCertUpload)
+	if err := r.ParseMultipartForm(maxCertUpload); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.writeError(w, r, vault.Errorf(vault.ETOOLARGE, "the upload is larger than %d bytes", maxCertUpload))
+			return
+		}
+		s.writeError(w, r, vault.Errorf(vault.EINVALID, "send multipart/form-data with the fields certificate, key and optional password and assign"))
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	certPEM, err := formFile(r.MultipartForm, "certificate")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	keyPEM, err := formFile(r.MultipartForm, "key")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var assign []vault.Usage
+	for _, v := range r.MultipartForm.Value["assign"] {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				assign = append(assign, vault.Usage(part))
+			}
+		}
+	}
+	password := r.FormValue("password")
+	c, err := s.Svc.UploadCertificate(r.Context(), u, certPEM, keyPEM, []byte(password), assign)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	list, err := s.Svc.Certificates(r.Context(), u, r.URL.Query().Get("q"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []vault.Certificate{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"certificates": list})
+}
+
+func (s *Server) getCertificate(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	c, err := s.Svc.Certificate(r.Context(), u, r.PathValue("alias"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) assignCertificate(on bool) handlerWithUser {
+	return func(w http.ResponseWriter, r *http.Request, u *vault.User) {
+		usage := r.URL.Query().Get("usage")
+		if usage == "" {
+			s.writeError(w, r, vault.Errorf(vault.EINVALID, "give usage=voice or usage=screen"))
+			return
+		}
+		c, err := s.Svc.SetUsage(r.Context(), u, r.PathValue("alias"), vault.Usage(usage), on)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	}
+}
+
+func (s *Server) deleteCertificate(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	if err := s.Svc.DeleteCertificate(r.Context(), u, r.PathValue("alias")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	writeJSON(w, http.StatusOK, userJSON(u))
+}
+
+// userJSON is a user as the API shows it: never the password hash.
+func userJSON(u *vault.User) map[string]any {
+	groups := u.AccessGroups
+	if groups == nil {
+		groups = []string{}
+	}
+	return map[string]any{
+		"userName": u.Name, "tenant": u.Tenant, "login": u.Name + "@" + u.Tenant, "roles": u.Roles,
+		"agentHierarchy": u.AgentHierarchy, "accessGroups": groups, "createdAt": u.CreatedAt, "updatedAt": u.UpdatedAt,
+	}
+}
+
+func (s *Server) rcbsSettings(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	settings, err := s.Svc.Settings(u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"mediaSource":    settings.MediaSource,
+		"s3":             settings.S3,
+		"recordingsUri":  baseURL(r) + "/api/v2/recordings",
+		"tenant":         u.Tenant,
+		"encryptedMedia": true,
+	})
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	var in service.UserInput
+	if err := decodeJSON(r, 64<<10, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.Svc.CreateUser(r.Context(), u, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, userJSON(created))
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	users, err := s.Svc.Users(r.Context(), u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, len(users))
+	for i := range users {
+		out[i] = userJSON(&users[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	users, err := s.Svc.Users(r.Context(), u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for i := range users {
+		if users[i].Name == r.PathValue("userName") {
+			writeJSON(w, http.StatusOK, userJSON(&users[i]))
+			return
+		}
+	}
+	s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no user %q", r.PathValue("userName")))
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	var in service.UserInput
+	if err := decodeJSON(r, 64<<10, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	updated, err := s.Svc.UpdateUser(r.Context(), u, r.PathValue("userName"), in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userJSON(updated))
+}
+
+type retentionJSON struct {
+	Days *float64 `json:"retentionDays"`
+}
+
+func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	d, err := s.Svc.Retention(r.Context(), u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	days := d.Hours() / 24
+	writeJSON(w, http.StatusOK, retentionJSON{Days: &days})
+}
+
+func (s *Server) putRetention(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	var in retentionJSON
+	if err := decodeJSON(r, 4<<10, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Days == nil {
+		s.writeError(w, r, vault.Errorf(vault.EINVALID, "give retentionDays (0 keeps recordings for ever)"))
+		return
+	}
+	if *in.Days < 0 || *in.Days > 36500 {
+		s.writeError(w, r, vault.Errorf(vault.EINVALID, "retentionDays must be between 0 and 36500"))
+		return
+	}
+	if err := s.Svc.SetRetention(r.Context(), u, time.Duration(*in.Days*24*float64(time.Hour))); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}

@@ -1,0 +1,184 @@
+// Package server wires callvault's pieces into a running server: it opens
+// the metadata store, the blob store and the keystore named by a Config,
+// and serves the API with graceful shutdown. Tests start it on port 0.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"callvault/internal/blob"
+	"callvault/internal/httpapi"
+	"callvault/internal/keystore"
+	"callvault/internal/service"
+	"callvault/internal/sqlite"
+	"callvault/internal/vault"
+)
+
+// Config says where things are. Empty DB and Blob mean the embedded
+// defaults inside DataDir: SQLite file and media files.
+type Config struct {
+	DataDir string
+	DB      string // "" or a path: SQLite
+	Blob    string // "" or a directory or file:// URL
+	Addr    string // host:port; port 0 picks one
+	TLSCert string
+	TLSKey  string
+
+	MaxUpload       int64
+	SweepEvery      time.Duration // 0: hourly
+	ShutdownTimeout time.Duration // 0: 30 s
+	Log             *slog.Logger
+	Now             func() time.Time
+}
+
+// Server is an opened callvault.
+type Server struct {
+	Config Config
+	Svc    *service.Service
+
+	store vault.Store
+	blobs vault.BlobStore
+	ln    net.Listener
+	http  *http.Server
+}
+
+// Open opens the stores and the keystore (creating the data directory and
+// the master key on first use).
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("a data directory is required (-data DIR)")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the data directory: %w", err)
+	}
+	dbPath := cfg.DB
+	if dbPath == "" {
+		dbPath = filepath.Join(cfg.DataDir, "callvault.db")
+	}
+	if strings.HasPrefix(dbPath, "postgres://") || strings.HasPrefix(dbPath, "postgresql://") {
+		return nil, errors.New("PostgreSQL (-db postgres://…) is not available in this build yet; use the embedded SQLite default")
+	}
+	store, err := sqlite.Open(ctx, strings.TrimPrefix(dbPath, "sqlite://"))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the metadata store: %w", err)
+	}
+	blobURL := cfg.Blob
+	if blobURL == "" {
+		blobURL = filepath.Join(cfg.DataDir, "media")
+	}
+	blobs, err := blob.Open(ctx, blobURL)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("cannot open the media store: %w", err)
+	}
+	master, err := keystore.LoadMasterKey(filepath.Join(cfg.DataDir, "master.key"))
+	if err != nil {
+		store.Close()
+		blobs.Close()
+		return nil, fmt.Errorf("cannot load the master key: %w", err)
+	}
+	svc := &service.Service{
+		Store: store, Blobs: blobs, Log: cfg.Log, Now: cfg.Now,
+		Keys: keystore.New(master, service.StoreBackend{Store: store}),
+	}
+	return &Server{Config: cfg, Svc: svc, store: store, blobs: blobs}, nil
+}
+
+// Listen binds the address, so that Addr is known before Serve.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", s.Config.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// URL is the base URL of the listening server.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.Config.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Handler is the HTTP handler, for tests that drive it without a socket.
+func (s *Server) Handler() http.Handler {
+	api := &httpapi.Server{Svc: s.Svc, Log: s.Config.Log, MaxUpload: s.Config.MaxUpload}
+	return api.Handler()
+}
+
+// Serve serves until ctx ends, then shuts down gracefully: new
+// connections are refused, requests in flight (uploads included) get
+// ShutdownTimeout to finish, after which they are cut off and their
+// uploads aborted (nothing half-written becomes visible).
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Config.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	every := s.Config.SweepEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	go s.Svc.RunSweeper(sweepCtx, every)
+
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.Config.TLSCert != "" {
+			s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			err = s.http.ServeTLS(s.ln, s.Config.TLSCert, s.Config.TLSKey)
+		} else {
+			err = s.http.Serve(s.ln)
+		}
+		errc <- err
+	}()
+	s.Config.Log.Info("serving", "url", s.URL(), "data", s.Config.DataDir)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("cannot serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout := s.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	s.Config.Log.Info("shutting down", "grace", timeout.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.http.Shutdown(shutCtx); err != nil {
+		s.Config.Log.Warn("requests cut off at shutdown", "err", err)
+		s.http.Close()
+	}
+	return nil
+}
+
+// Close closes the stores.
+func (s *Server) Close() error {
+	return errors.Join(s.store.Close(), s.blobs.Close())
+}

@@ -1,0 +1,571 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"callvault/internal/access"
+	"callvault/internal/blob"
+	"callvault/internal/certs"
+	"callvault/internal/cms"
+	"callvault/internal/record"
+	"callvault/internal/vault"
+)
+
+// CMSType is the Content-Type of media that arrives encrypted already.
+const CMSType = "application/pkcs7-mime"
+
+// mediaUsages are the plaintext media types accepted, and which
+// certificates encrypt each: voice for audio, screen for video.
+var mediaUsages = map[string]vault.Usage{
+	"audio/mp3":   vault.UsageVoice,
+	"audio/mpeg":  vault.UsageVoice,
+	"audio/wav":   vault.UsageVoice,
+	"audio/x-wav": vault.UsageVoice,
+	"audio/ogg":   vault.UsageVoice,
+	"audio/opus":  vault.UsageVoice,
+	"video/mp4":   vault.UsageScreen,
+	"video/webm":  vault.UsageScreen,
+}
+
+// MediaTypes lists the accepted plaintext media types.
+func MediaTypes() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for t := range mediaUsages {
+			if !yield(t) {
+				return
+			}
+		}
+	})
+}
+
+// PutMediaInput is one media upload.
+type PutMediaInput struct {
+	RecordingID string
+	MediaID     string
+	ContentType string // of the body: a media type above, or CMSType
+	// MediaType is the plaintext type of a body that arrives encrypted;
+	// guessed from the media id when empty.
+	MediaType string
+	Size      int64 // -1 when unknown (chunked upload)
+	Body      io.Reader
+}
+
+// PutMediaResult says what was stored.
+type PutMediaResult struct {
+	Media   vault.Media
+	Warning string // e.g. stored unencrypted because no screen certificate is assigned
+}
+
+// PutMedia stores one media file. Plaintext is encrypted on the way in for
+// every certificate assigned for its kind, streaming, never held whole;
+// CMS is stored as it came. The object becomes visible, and the metadata
+// row points to it, only once it is complete.
+func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaInput) (*PutMediaResult, error) {
+	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder); err != nil {
+		return nil, err
+	}
+	if err := CheckID("recording id", in.RecordingID); err != nil {
+		return nil, err
+	}
+	if err := CheckID("media id", in.MediaID); err != nil {
+		return nil, err
+	}
+	contentType, _, err := mime.ParseMediaType(in.ContentType)
+	if err != nil {
+		return nil, vault.Errorf(vault.EUNSUPPORTED, "Content-Type %q: give the media type, such as audio/mp3, video/mp4 or %s", in.ContentType, CMSType)
+	}
+	contentType = strings.ToLower(contentType)
+	tenant := caller.Tenant
+	res := &PutMediaResult{Media: vault.Media{Tenant: tenant, RecordingID: in.RecordingID, MediaID: in.MediaID, CreatedAt: s.now()}}
+	m := &res.Media
+
+	body := in.Body
+	var recipients []*x509.Certificate
+	switch usage, ok := mediaUsages[contentType]; {
+	case contentType == CMSType:
+		m.Encrypted = true
+		m.Type = guessMediaType(in.MediaType, in.MediaID)
+		br := bufio.NewReaderSize(body, 64<<10)
+		head, _ := br.Peek(64 << 10)
+		ids, err := cms.Inspect(bytes.NewReader(head))
+		if err != nil {
+			return nil, vault.Wrap(vault.EINVALID, err, "the body is %s but not a CMS EnvelopedData message this server can open", CMSType)
+		}
+		m.CertAliases, err = s.aliasesFor(ctx, tenant, ids)
+		if err != nil {
+			return nil, err
+		}
+		if len(m.CertAliases) == 0 {
+			res.Warning = "none of this tenant's certificates is a recipient of the file: it is stored but cannot be played here"
+		}
+		body = br
+	case ok:
+		m.Type = contentType
+		certList, aliases, err := s.encryptionCerts(ctx, tenant, usage)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(certList) > 0:
+			m.Encrypted = true
+			m.CertAliases = aliases
+			recipients = certList
+		case usage == vault.UsageScreen:
+			// The guide: with no screen certificate, screen recordings
+			// are not encrypted.
+			res.Warning = "no certificate is assigned for screen recordings: stored unencrypted"
+		default:
+			return nil, vault.Errorf(vault.ECONFLICT, "no valid certificate is assigned for voice recordings: upload one and assign it (POST /api/v2/certificates/{alias}/assign?usage=voice), then retry")
+		}
+	default:
+		return nil, vault.Errorf(vault.EUNSUPPORTED, "media type %q is not accepted; use one of %s or %s", contentType, strings.Join(MediaTypes(), ", "), CMSType)
+	}
+
+	suffix := make([]byte, 8)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, err
+	}
+	// A fresh key per upload: a replaced file is swapped in by the
+	// metadata row, never overwritten in place.
+	m.BlobKey = path.Join(tenant, in.RecordingID, in.MediaID, hex.EncodeToString(suffix))
+	storedType := m.Type
+	if m.Encrypted {
+		storedType = CMSType
+	}
+	if err := s.writeBlob(ctx, m, storedType, body, in.Size, recipients); err != nil {
+		return nil, err
+	}
+	old, err := s.Store.PutMedia(ctx, *m)
+	if err != nil {
+		s.deleteBlob(m.BlobKey)
+		return nil, errf(err, "cannot record media %s", in.MediaID)
+	}
+	if old != nil && old.BlobKey != m.BlobKey {
+		s.deleteBlob(old.BlobKey)
+	}
+	// Search by media type also finds media whose metadata has not come.
+	if m.Type != "" {
+		err := s.Store.UpdateRecording(ctx, tenant, in.RecordingID, func(r *vault.Recording, _ []vault.Media) error {
+			if !slices.Contains(r.MediaTypes, m.Type) {
+				r.MediaTypes = slices.Sorted(slices.Values(append(r.MediaTypes, m.Type)))
+			}
+			if r.CreatedAt.IsZero() {
+				r.CreatedAt = s.now()
+			}
+			r.UpdatedAt = s.now()
+			return nil
+		})
+		if err != nil {
+			return nil, errf(err, "cannot index media %s", in.MediaID)
+		}
+	}
+	s.log().Info("media stored", "tenant", tenant, "recording", in.RecordingID, "media", in.MediaID, "type", m.Type,
+		"size", m.Size, "encrypted", m.Encrypted, "certAlias", m.CertAliases, "by", caller.Name)
+	return res, nil
+}
+
+// writeBlob streams body into a new blob, encrypting it for recipients
+// when there are any, and fills m.Size and m.SHA256 from the stored bytes.
+// On any failure the blob write is aborted: nothing appears under the key.
+func (s *Service) writeBlob(ctx context.Context, m *vault.Media, storedType string, body io.Reader, size int64, recipients []*x509.Certificate) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bw, err := s.Blobs.NewWriter(wctx, m.BlobKey, storedType)
+	if err != nil {
+		return errf(err, "cannot store media")
+	}
+	h := sha256.New()
+	counter := &countingWriter{}
+	out := io.MultiWriter(bw, h, counter)
+	if len(recipients) > 0 {
+		err = cms.Encrypt(out, body, size, recipients, cms.Options{Cipher: cms.AES128CBC})
+	} else {
+		var n int64
+		n, err = io.Copy(out, body)
+		if err == nil && size >= 0 && n != size {
+			err = vault.Errorf(vault.EINVALID, "the body has %d bytes, Content-Length said %d", n, size)
+		}
+	}
+	if err != nil {
+		cancel()
+		bw.Close() // aborts: the context is cancelled
+		return uploadError(err)
+	}
+	if err := bw.Close(); err != nil {
+		return errf(err, "cannot store media")
+	}
+	m.Size = counter.n
+	m.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// uploadError keeps caller errors (body too large, size mismatch) and
+// wraps the rest.
+func uploadError(err error) error {
+	var ve *vault.Error
+	switch {
+	case errors.As(err, &ve):
+		return err
+	case errors.Is(err, cms.ErrSize):
+		return vault.Wrap(vault.EINVALID, err, "the body's length differs from its Content-Length")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+		return vault.Wrap(vault.EINVALID, err, "the upload was cut short; nothing was stored")
+	}
+	return errf(err, "cannot store media")
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+func (s *Service) deleteBlob(key string) {
+	// Detached from the request: the clean-up must happen even when the
+	// client has gone.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Blobs.Delete(ctx, key); err != nil {
+		s.log().Warn("cannot delete blob", "key", key, "err", err)
+	}
+}
+
+// guessMediaType names the plaintext type of a pre-encrypted file.
+func guessMediaType(given, mediaID string) string {
+	if t, _, err := mime.ParseMediaType(given); err == nil {
+		return strings.ToLower(t)
+	}
+	lower := strings.ToLower(mediaID)
+	switch {
+	case strings.Contains(lower, ".mp3"):
+		return "audio/mp3"
+	case strings.Contains(lower, ".wav"):
+		return "audio/wav"
+	case strings.Contains(lower, ".mp4"):
+		return "video/mp4"
+	}
+	return ""
+}
+
+// aliasesFor returns the aliases of the tenant's certificates that the
+// recipients name.
+func (s *Service) aliasesFor(ctx context.Context, tenant string, ids []cms.RecipientID) ([]string, error) {
+	list, err := s.Store.Certificates(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range list {
+		cert, err := certs.ParseCertificatePEM([]byte(c.CertPEM))
+		if err != nil {
+			continue
+		}
+		for _, id := range ids {
+			if id.Matches(cert) {
+				out = append(out, c.Alias)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// PutMetadata validates a metadata record (or piece of one) in the guide's
+// format and merges it into the stored record. Access groups come from the
+// recorded agents' hierarchies, the record's accessgroups and its
+// partitions, as they are when the record is stored.
+func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string, body []byte) (*vault.Recording, []vault.Media, error) {
+	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckID("recording id", id); err != nil {
+		return nil, nil, err
+	}
+	doc, err := record.Parse(id, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Media ids become file names on the backup client's disk.
+	for i, mediaID := range doc.MediaIDs() {
+		if err := CheckID(fmt.Sprintf("mediaFiles[%d].mediaId", i), mediaID); err != nil {
+			return nil, nil, err
+		}
+	}
+	tenant := caller.Tenant
+	// Look the agents up before the transaction, so that it stays short.
+	var stored json.RawMessage
+	if cur, _, err := s.Store.Recording(ctx, tenant, id, vault.Access{All: true}); err == nil {
+		stored = cur.Doc
+	} else if !errors.Is(err, vault.ErrNotFound) {
+		return nil, nil, err
+	}
+	preview, err := record.Merge(stored, doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	idx, err := record.IndexOf(preview)
+	if err != nil {
+		return nil, nil, err
+	}
+	hierarchies := map[string]string{}
+	for _, agent := range idx.Agents {
+		if u, err := s.Store.User(ctx, tenant, agent); err == nil && u.AgentHierarchy != "" {
+			hierarchies[agent] = u.AgentHierarchy
+		}
+	}
+	var saved vault.Recording
+	var savedMedia []vault.Media
+	err = s.Store.UpdateRecording(ctx, tenant, id, func(r *vault.Recording, media []vault.Media) error {
+		merged, err := record.Merge(r.Doc, doc)
+		if err != nil {
+			return err
+		}
+		idx, err := record.IndexOf(merged)
+		if err != nil {
+			return err
+		}
+		var hs []string
+		for _, agent := range idx.Agents {
+			if h, ok := hierarchies[agent]; ok {
+				hs = append(hs, h)
+			}
+		}
+		types := slices.Clone(idx.MediaTypes)
+		for _, m := range media {
+			if m.Type != "" {
+				types = append(types, m.Type)
+			}
+		}
+		r.Doc = merged
+		r.StartTime, r.StopTime = idx.StartTime, idx.StopTime
+		r.CallerPhoneNumber, r.DialedPhoneNumber = idx.Caller, idx.Dialed
+		r.Agents = idx.Agents
+		r.Partitions = idx.Partitions
+		r.Groups = access.RecordingGroups(hs, idx.AccessGroups, idx.Partitions)
+		r.MediaTypes = slices.Compact(slices.Sorted(slices.Values(types)))
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = s.now()
+		}
+		r.UpdatedAt = s.now()
+		saved, savedMedia = *r, media
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.log().Info("metadata stored", "tenant", tenant, "recording", id, "agents", saved.Agents, "groups", saved.Groups, "by", caller.Name)
+	return &saved, savedMedia, nil
+}
+
+// MaxSearchLimit bounds one page of search results.
+const MaxSearchLimit = 1000
+
+// Search returns a page of the recordings the caller may see, with their
+// media.
+func (s *Service) Search(ctx context.Context, caller *vault.User, f vault.SearchFilter) ([]vault.Recording, map[string][]vault.Media, error) {
+	acc, err := viewer(caller)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case f.Limit == 0:
+		f.Limit = 100
+	case f.Limit < 0 || f.Limit > MaxSearchLimit:
+		return nil, nil, vault.Errorf(vault.EINVALID, "limit must be between 1 and %d", MaxSearchLimit)
+	}
+	recs, err := s.Store.SearchRecordings(ctx, caller.Tenant, f, acc)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	media, err := s.Store.MediaOf(ctx, caller.Tenant, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	return recs, media, nil
+}
+
+// Recording returns one recording the caller may see.
+func (s *Service) Recording(ctx context.Context, caller *vault.User, id string) (*vault.Recording, []vault.Media, error) {
+	acc, err := viewer(caller)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, media, err := s.Store.Recording(ctx, caller.Tenant, id, acc)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, nil, notVisible("recording", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return &r, media, nil
+}
+
+// MediaReader is stored or decrypted media, for random access.
+type MediaReader struct {
+	Media vault.Media
+	io.ReaderAt
+	Size    int64
+	closeFn func() error
+}
+
+// Close releases the underlying blob reader.
+func (m *MediaReader) Close() error { return m.closeFn() }
+
+func (s *Service) findMedia(ctx context.Context, caller *vault.User, id, mediaID string) (*vault.Media, error) {
+	_, media, err := s.Recording(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	for i := range media {
+		if media[i].MediaID == mediaID {
+			return &media[i], nil
+		}
+	}
+	return nil, notVisible("media file", mediaID)
+}
+
+// OpenStored opens a media file's stored bytes (encrypted as stored), for
+// backup.
+func (s *Service) OpenStored(ctx context.Context, caller *vault.User, id, mediaID string) (*MediaReader, error) {
+	m, err := s.findMedia(ctx, caller, id, mediaID)
+	if err != nil {
+		return nil, err
+	}
+	ra := blob.NewReaderAt(ctx, s.Blobs, m.BlobKey, m.Size)
+	return &MediaReader{Media: *m, ReaderAt: ra, Size: m.Size, closeFn: ra.Close}, nil
+}
+
+// OpenPlay opens a media file decrypted with the tenant's key, for
+// playback with seeking.
+func (s *Service) OpenPlay(ctx context.Context, caller *vault.User, id, mediaID string) (*MediaReader, error) {
+	mr, err := s.OpenStored(ctx, caller, id, mediaID)
+	if err != nil || !mr.Media.Encrypted {
+		return mr, err
+	}
+	key, err := s.keyFor(ctx, caller.Tenant, mr.Media.CertAliases)
+	if err != nil {
+		mr.Close()
+		return nil, err
+	}
+	plain, err := cms.NewReaderAt(mr.ReaderAt, mr.Size, key, nil)
+	if err != nil {
+		mr.Close()
+		return nil, errf(err, "cannot open media %s for playback", mediaID)
+	}
+	mr.ReaderAt, mr.Size = plain, plain.Size()
+	return mr, nil
+}
+
+// DeleteRecording removes a recording, its metadata and its media (admins
+// only, and only what they may see).
+func (s *Service) DeleteRecording(ctx context.Context, caller *vault.User, id string) error {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return err
+	}
+	if _, _, err := s.Recording(ctx, caller, id); err != nil {
+		return err
+	}
+	if err := s.deleteRecording(ctx, caller.Tenant, id); err != nil {
+		return err
+	}
+	s.log().Info("recording deleted", "tenant", caller.Tenant, "recording", id, "by", caller.Name)
+	return nil
+}
+
+// deleteRecording removes the metadata first, then the blobs: a crash in
+// between leaves unreferenced blobs, never metadata pointing to nothing.
+func (s *Service) deleteRecording(ctx context.Context, tenant, id string) error {
+	media, err := s.Store.DeleteRecording(ctx, tenant, id)
+	if err != nil {
+		if errors.Is(err, vault.ErrNotFound) {
+			return notVisible("recording", id)
+		}
+		return err
+	}
+	for _, m := range media {
+		s.deleteBlob(m.BlobKey)
+	}
+	return nil
+}
+
+// Sweep deletes, in every tenant with a retention period, the recordings
+// that stopped longer ago than that period. It never deletes a recording
+// earlier: the cut-off is computed from the injected clock, once per
+// tenant. It returns how many recordings it deleted.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	tenants, err := s.Store.Tenants(ctx)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, t := range tenants {
+		if t.Retention <= 0 {
+			continue
+		}
+		cutoff := s.now().Add(-t.Retention)
+		for {
+			ids, err := s.Store.ExpiredRecordings(ctx, t.Name, cutoff, 200)
+			if err != nil {
+				return deleted, err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			progress := 0
+			for _, id := range ids {
+				err := s.deleteRecording(ctx, t.Name, id)
+				if vault.ErrorCode(err) == vault.ENOTFOUND {
+					continue // another replica was first
+				}
+				if err != nil {
+					return deleted, err
+				}
+				deleted++
+				progress++
+				s.log().Info("recording deleted by retention", "tenant", t.Name, "recording", id, "cutoff", cutoff, "retentionDays", t.Retention.Hours()/24)
+			}
+			if progress == 0 {
+				break
+			}
+		}
+	}
+	return deleted, nil
+}
+
+// RunSweeper sweeps every interval until ctx ends.
+func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log().Error("retention sweep failed", "err", err)
+		} else if n > 0 {
+			s.log().Info("retention sweep done", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,323 @@
+// Package service is callvault's application logic: who may do what,
+// ingest with encryption on the way in, certificates and keys, search,
+// playback and retention. It speaks in vault's terms; the HTTP layer only
+// translates.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"callvault/internal/access"
+	"callvault/internal/keystore"
+	"callvault/internal/vault"
+)
+
+// Service holds the stores and the clock.
+type Service struct {
+	Store vault.Store
+	Blobs vault.BlobStore
+	Keys  *keystore.Keystore
+	Log   *slog.Logger
+	// Now is the clock; nil means time.Now. Retention and expiry use it.
+	Now func() time.Time
+	// MediaSource describes where backup clients fetch media from, for
+	// GET /me/settings/rcbs.
+	MediaSource RCBSSettings
+
+	verified  verifiedCache
+	dummyOnce sync.Once
+	dummy     string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+var errForbidden = vault.Errorf(vault.EFORBIDDEN, "your role does not allow this")
+
+// requireRole fails unless the caller holds one of the roles.
+func requireRole(u *vault.User, roles ...vault.Role) error {
+	if u == nil {
+		return vault.Errorf(vault.EUNAUTHORIZED, "log in first")
+	}
+	for _, r := range roles {
+		if u.HasRole(r) {
+			return nil
+		}
+	}
+	return errForbidden
+}
+
+// viewer fails for callers who may not search or play at all (recorders),
+// and returns the access of the others.
+func viewer(u *vault.User) (vault.Access, error) {
+	if err := requireRole(u, vault.RoleAdmin, vault.RoleSupervisor, vault.RoleAgent); err != nil {
+		return vault.Access{}, err
+	}
+	return access.ForUser(*u), nil
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+
+// CheckName validates a tenant or user name: letters, digits, '.', '_',
+// '+', '-', starting with a letter or digit.
+func CheckName(kind, name string) error {
+	if !namePattern.MatchString(name) {
+		return vault.Errorf(vault.EINVALID, "%s %q: use 1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// CheckID validates a recording or media id taken from a URL: it becomes
+// part of a blob key and of a file name on the customer's disk.
+func CheckID(kind, id string) error {
+	switch {
+	case id == "" || len(id) > 255:
+		return vault.Errorf(vault.EINVALID, "%s must have 1 to 255 characters", kind)
+	case id == "." || id == ".." || strings.Contains(id, ".."):
+		return vault.Errorf(vault.EINVALID, "%s must not contain '..'", kind)
+	case strings.ContainsAny(id, "/\\"):
+		return vault.Errorf(vault.EINVALID, "%s must not contain '/' or '\\'", kind)
+	case strings.IndexFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return vault.Errorf(vault.EINVALID, "%s must not contain control characters", kind)
+	}
+	return nil
+}
+
+// InitTenant creates a tenant and its first administrator, who belongs to
+// access group "/" (sees everything).
+func (s *Service) InitTenant(ctx context.Context, tenant, adminName, password string) (*vault.User, error) {
+	if err := CheckName("tenant", tenant); err != nil {
+		return nil, err
+	}
+	if err := CheckName("user", adminName); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateTenant(ctx, vault.Tenant{Name: tenant, CreatedAt: s.now()}); err != nil {
+		if errors.Is(err, vault.ErrConflict) {
+			return nil, vault.Errorf(vault.ECONFLICT, "tenant %q exists already", tenant)
+		}
+		return nil, err
+	}
+	u := vault.User{Tenant: tenant, Name: adminName, Roles: []vault.Role{vault.RoleAdmin}, AccessGroups: []string{"/"},
+		PasswordHash: hash, CreatedAt: s.now(), UpdatedAt: s.now()}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// UserInput is what POST/PUT /users take.
+type UserInput struct {
+	UserName       string       `json:"userName"`
+	Password       *string      `json:"password,omitempty"`
+	Roles          []vault.Role `json:"roles"`
+	AgentHierarchy *string      `json:"agentHierarchy,omitempty"`
+	AccessGroups   []string     `json:"accessGroups"`
+}
+
+func normalizeUser(in UserInput, u *vault.User) error {
+	if in.Roles != nil {
+		if len(in.Roles) == 0 {
+			return vault.Errorf(vault.EINVALID, "roles: give at least one of admin, supervisor, agent, recorder")
+		}
+		for _, r := range in.Roles {
+			if !vault.ValidRole(r) {
+				return vault.Errorf(vault.EINVALID, "roles: %q is not one of admin, supervisor, agent, recorder", r)
+			}
+		}
+		u.Roles = slices.Compact(slices.Sorted(slices.Values(in.Roles)))
+	}
+	if in.AgentHierarchy != nil {
+		u.AgentHierarchy = ""
+		if *in.AgentHierarchy != "" {
+			h, err := access.NormalizePath(*in.AgentHierarchy)
+			if err != nil {
+				return vault.Wrap(vault.EINVALID, err, "agentHierarchy %q is not a path like /Anthony/John", *in.AgentHierarchy)
+			}
+			u.AgentHierarchy = h
+		}
+	}
+	if in.AccessGroups != nil {
+		groups := make([]string, 0, len(in.AccessGroups))
+		for _, g := range in.AccessGroups {
+			n, err := access.NormalizePath(g)
+			if err != nil {
+				return vault.Wrap(vault.EINVALID, err, "accessGroups: %q is not a path like /sales or /Anthony", g)
+			}
+			groups = append(groups, n)
+		}
+		u.AccessGroups = slices.Compact(slices.Sorted(slices.Values(groups)))
+	}
+	if in.Password != nil {
+		hash, err := HashPassword(*in.Password)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+	}
+	return nil
+}
+
+// CreateUser adds a user to the caller's tenant (admins only).
+func (s *Service) CreateUser(ctx context.Context, caller *vault.User, in UserInput) (*vault.User, error) {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return nil, err
+	}
+	if err := CheckName("userName", in.UserName); err != nil {
+		return nil, err
+	}
+	if in.Password == nil {
+		return nil, vault.Errorf(vault.EINVALID, "password is required")
+	}
+	if in.Roles == nil {
+		in.Roles = []vault.Role{vault.RoleAgent}
+	}
+	u := vault.User{Tenant: caller.Tenant, Name: in.UserName, AccessGroups: []string{}, CreatedAt: s.now(), UpdatedAt: s.now()}
+	if err := normalizeUser(in, &u); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, vault.ErrConflict) {
+			return nil, vault.Errorf(vault.ECONFLICT, "user %q exists already", in.UserName)
+		}
+		return nil, err
+	}
+	s.log().Info("user created", "tenant", u.Tenant, "user", u.Name, "by", caller.Name, "roles", u.Roles)
+	return &u, nil
+}
+
+// UpdateUser changes the fields given (admins only).
+func (s *Service) UpdateUser(ctx context.Context, caller *vault.User, name string, in UserInput) (*vault.User, error) {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return nil, err
+	}
+	if in.UserName != "" && in.UserName != name {
+		return nil, vault.Errorf(vault.EINVALID, "userName %q in the body differs from %q in the URL", in.UserName, name)
+	}
+	u, err := s.Store.User(ctx, caller.Tenant, name)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, vault.Errorf(vault.ENOTFOUND, "no user %q", name)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := normalizeUser(in, &u); err != nil {
+		return nil, err
+	}
+	if u.Name == caller.Name && !u.HasRole(vault.RoleAdmin) {
+		return nil, vault.Errorf(vault.EINVALID, "you cannot take the admin role from yourself")
+	}
+	u.UpdatedAt = s.now()
+	if err := s.Store.UpdateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	s.log().Info("user updated", "tenant", u.Tenant, "user", u.Name, "by", caller.Name, "roles", u.Roles, "passwordChanged", in.Password != nil)
+	return &u, nil
+}
+
+// Users lists the caller's tenant's users (admins only).
+func (s *Service) Users(ctx context.Context, caller *vault.User) ([]vault.User, error) {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.Store.Users(ctx, caller.Tenant)
+}
+
+// Retention returns the tenant's retention period.
+func (s *Service) Retention(ctx context.Context, caller *vault.User) (time.Duration, error) {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return 0, err
+	}
+	t, err := s.Store.Tenant(ctx, caller.Tenant)
+	if err != nil {
+		return 0, err
+	}
+	return t.Retention, nil
+}
+
+// MaxRetention bounds the retention period (a guard against unit
+// mistakes, not a legal limit).
+const MaxRetention = 100 * 365 * 24 * time.Hour
+
+// SetRetention changes the tenant's retention period; zero keeps
+// recordings for ever.
+func (s *Service) SetRetention(ctx context.Context, caller *vault.User, d time.Duration) error {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return err
+	}
+	if d < 0 || d > MaxRetention {
+		return vault.Errorf(vault.EINVALID, "retention must be between 0 (keep for ever) and 36500 days")
+	}
+	if err := s.Store.SetRetention(ctx, caller.Tenant, d); err != nil {
+		return err
+	}
+	s.log().Info("retention changed", "tenant", caller.Tenant, "by", caller.Name, "days", d.Hours()/24)
+	return nil
+}
+
+// RCBSSettings tells a backup client where media can be fetched from.
+type RCBSSettings struct {
+	MediaSource string      `json:"mediaSource"` // "api" or "s3"
+	S3          *S3Location `json:"s3"`
+}
+
+// S3Location is a bucket and prefix media can be read from directly.
+type S3Location struct {
+	Bucket   string `json:"bucket"`
+	Prefix   string `json:"prefix"`
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// Settings returns the backup settings of the caller's tenant.
+func (s *Service) Settings(caller *vault.User) (RCBSSettings, error) {
+	if _, err := viewer(caller); err != nil {
+		return RCBSSettings{}, err
+	}
+	out := s.MediaSource
+	if out.MediaSource == "" {
+		out.MediaSource = "api"
+	}
+	if out.S3 != nil {
+		loc := *out.S3
+		loc.Prefix = strings.TrimSuffix(loc.Prefix, "/") + "/" + caller.Tenant + "/"
+		loc.Prefix = strings.TrimPrefix(loc.Prefix, "/")
+		out.S3 = &loc
+	}
+	return out, nil
+}
+
+func notVisible(kind, id string) error {
+	return vault.Errorf(vault.ENOTFOUND, "no %s %q", kind, id)
+}
+
+// errf wraps a store error with context unless it is already a caller error.
+func errf(err error, format string, args ...any) error {
+	var ve *vault.Error
+	if errors.As(err, &ve) && ve != vault.ErrNotFound && ve != vault.ErrConflict {
+		return err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
