@@ -175,18 +175,12 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, u *vault.User
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	users, err := s.Svc.Users(r.Context(), u)
+	found, err := s.Svc.User(r.Context(), u, r.PathValue("userName"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	for i := range users {
-		if users[i].Name == r.PathValue("userName") {
-			writeJSON(w, http.StatusOK, userJSON(&users[i]))
-			return
-		}
-	}
-	s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no user %q", r.PathValue("userName")))
+	writeJSON(w, http.StatusOK, userJSON(found))
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, u *vault.User) {

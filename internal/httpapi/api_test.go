@@ -728,6 +728,10 @@ func TestUsersAndRetention(t *testing.T) {
 		t.Errorf("not normalised: %s", r.body)
 	}
 	wantError(t, e.admin("POST", "/api/v2/users", "application/json", bytes.NewReader(b)), 409, "conflict")
+	if r := e.admin("GET", "/api/v2/users/sup", "", nil); r.status != 200 || r.json(t)["userName"] != "sup" {
+		t.Fatalf("get user: %d %s", r.status, r.body)
+	}
+	wantError(t, e.admin("GET", "/api/v2/users/nobody", "", nil), 404, "not_found")
 	r = e.admin("PUT", "/api/v2/users/sup", "application/json", strings.NewReader(`{"accessGroups":["/support"],"password":"new-password"}`))
 	if r.status != 200 || !strings.Contains(string(r.body), "/support") {
 		t.Fatalf("update: %d %s", r.status, r.body)

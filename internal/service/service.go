@@ -245,6 +245,18 @@ func (s *Service) Users(ctx context.Context, caller *vault.User) ([]vault.User, 
 	return s.Store.Users(ctx, caller.Tenant)
 }
 
+// User returns one user of the caller's tenant (admins only).
+func (s *Service) User(ctx context.Context, caller *vault.User, name string) (*vault.User, error) {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return nil, err
+	}
+	u, err := s.Store.User(ctx, caller.Tenant, name)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, vault.Errorf(vault.ENOTFOUND, "no user %q", name)
+	}
+	return &u, err
+}
+
 // Retention returns the tenant's retention period.
 func (s *Service) Retention(ctx context.Context, caller *vault.User) (time.Duration, error) {
 	if err := requireRole(caller, vault.RoleAdmin); err != nil {
