@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// commands is the table of subcommands, in the order usage lists them.
-// Adding one is one line here plus a type with ParseFlags and Run.
-var commands = []command{
+// callvaultCommands is the table of callvault's subcommands, in the order
+// usage lists them. Adding one is one line here plus a type with
+// ParseFlags and Run.
+var callvaultCommands = []command{
 	{"certgen", "generate an RSA key and a self-signed recording certificate", func(a *App) runner { return &certgenMain{app: a} }},
 	{"encrypt", "encrypt a file for recording certificates (CMS EnvelopedData, DER)", func(a *App) runner { return &encryptMain{app: a} }},
 	{"decrypt", "decrypt a CMS file with a recording private key", func(a *App) runner { return &decryptMain{app: a} }},
@@ -42,6 +43,8 @@ type runner interface {
 // App is what a subcommand may use of the outside world, so tests can run
 // the CLI in-process with their own streams, clock and environment.
 type App struct {
+	Name     string    // the program, in messages: callvault, rcbs
+	commands []command // its subcommands
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Now            func() time.Time
@@ -51,8 +54,11 @@ type App struct {
 // Run runs the callvault command line args (without the program name) and
 // returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now, LookupEnv: os.LookupEnv}
-	return app.Run(ctx, args)
+	return newApp("callvault", callvaultCommands, stdin, stdout, stderr).Run(ctx, args)
+}
+
+func newApp(name string, commands []command, stdin io.Reader, stdout, stderr io.Writer) *App {
+	return &App{Name: name, commands: commands, Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now, LookupEnv: os.LookupEnv}
 }
 
 // Run dispatches args to a subcommand, prints a failure as one line on
@@ -75,9 +81,9 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	if bare := strings.TrimLeft(name, "-"); bare != name && opensslStyle[bare] {
 		name = bare
 	}
-	cmd, ok := lookup(name)
+	cmd, ok := a.lookup(name)
 	if !ok {
-		fmt.Fprintf(a.Stderr, "callvault: unknown command %q; run \"callvault help\" for the list\n", args[0])
+		fmt.Fprintf(a.Stderr, "%s: unknown command %q; run \"%s help\" for the list\n", a.Name, args[0], a.Name)
 		return 2
 	}
 	r := cmd.new(a)
@@ -86,7 +92,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		err = r.Run(ctx)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(a.Stderr, "callvault %s: %s\n", cmd.name, oneLine(err.Error()))
+		fmt.Fprintf(a.Stderr, "%s %s: %s\n", a.Name, cmd.name, oneLine(err.Error()))
 	}
 	return exitCode(err)
 }
@@ -106,8 +112,8 @@ func exitCode(err error) int {
 	}
 }
 
-func lookup(name string) (command, bool) {
-	for _, c := range commands {
+func (a *App) lookup(name string) (command, bool) {
+	for _, c := range a.commands {
 		if c.name == name {
 			return c, true
 		}
@@ -116,12 +122,12 @@ func lookup(name string) (command, bool) {
 }
 
 func (a *App) usage(w io.Writer) {
-	fmt.Fprint(w, "Usage: callvault <command> [flags]\n\nCommands:\n")
-	for _, c := range commands {
+	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", a.Name)
+	for _, c := range a.commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun \"callvault <command> -h\" for the flags of a command. Flags take one or two dashes.\n"+
-		"\"callvault -decrypt …\" and \"callvault -encrypt …\" accept openssl cms command lines.\n")
+	fmt.Fprintf(w, "\nRun \"%s <command> -h\" for the flags of a command. Flags take one or two dashes.\n"+
+		"\"%s -decrypt …\" accepts openssl cms command lines.\n", a.Name, a.Name)
 }
 
 // usageError is a mistake in the command line (exit code 2).
@@ -141,7 +147,7 @@ func oneLine(s string) string {
 // newFlagSet returns a silent flag set: parse errors come back as errors and
 // are printed once, as one line, by App.Run.
 func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("callvault "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -154,7 +160,7 @@ func (a *App) parseFlags(fs *flag.FlagSet, synopsis string, args []string) (posi
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(a.Stdout, "Usage: %s %s\n\nFlags:\n", fs.Name(), synopsis)
+				fmt.Fprintf(a.Stdout, "Usage: %s %s %s\n\nFlags:\n", a.Name, fs.Name(), synopsis)
 				fs.SetOutput(a.Stdout)
 				fs.PrintDefaults()
 				return nil, err

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ type result struct {
 // run runs the CLI in-process, as main would, with an empty stdin.
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	return runApp(t, &App{Stdin: strings.NewReader(""), Now: time.Now, LookupEnv: os.LookupEnv}, args...)
+	return runApp(t, &App{Name: "callvault", commands: callvaultCommands, Stdin: strings.NewReader(""), Now: time.Now, LookupEnv: os.LookupEnv}, args...)
 }
 
 func runApp(t *testing.T, app *App, args ...string) result {
@@ -256,7 +256,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// stdin to stdout, and the guide's openssl-style command line.
 	var encrypted bytes.Buffer
-	app := &App{Stdin: bytes.NewReader(plain), Now: time.Now, LookupEnv: os.LookupEnv}
+	app := &App{Name: "callvault", commands: callvaultCommands, Stdin: bytes.NewReader(plain), Now: time.Now, LookupEnv: os.LookupEnv}
 	r := runApp(t, app, "encrypt", "-in", "-", "-out", "-", p.cert)
 	wantSuccess(t, r)
 	encrypted.WriteString(r.stdout)
@@ -278,7 +278,7 @@ func TestEncryptRefusesExpiredCertificate(t *testing.T) {
 	in := filepath.Join(dir, "call.mp3")
 	writeRandom(t, in, 1000)
 	out := filepath.Join(dir, "call.bin")
-	app := &App{Stdin: strings.NewReader(""), Now: func() time.Time { return time.Now().Add(72 * time.Hour) }, LookupEnv: os.LookupEnv}
+	app := &App{Name: "callvault", commands: callvaultCommands, Stdin: strings.NewReader(""), Now: func() time.Time { return time.Now().Add(72 * time.Hour) }, LookupEnv: os.LookupEnv}
 	r := runApp(t, app, "encrypt", "-in", in, "-out", out, "-recip", p.cert)
 	wantFailure(t, r, 1, "cannot encrypt for "+p.cert)
 	wantNoOutput(t, out)
@@ -389,7 +389,7 @@ func TestWeDecryptOpenSSL(t *testing.T) {
 		wantSuccess(t, run(t, "decrypt", "-in", enc, "-inkey", locked, "-passin", passin, "-out", out))
 		wantFile(t, out, plain)
 	}
-	app := &App{Stdin: strings.NewReader(password + "\n"), Now: time.Now, LookupEnv: os.LookupEnv}
+	app := &App{Name: "callvault", commands: callvaultCommands, Stdin: strings.NewReader(password + "\n"), Now: time.Now, LookupEnv: os.LookupEnv}
 	wantSuccess(t, runApp(t, app, "decrypt", "-in", enc, "-inkey", locked, "-passin", "stdin", "-out", out+"s"))
 	wantFile(t, out+"s", plain)
 
