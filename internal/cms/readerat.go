@@ -175,3 +175,13 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return done, nil
 }
+
+// Rebind returns a ReaderAt over the same message read through another
+// io.ReaderAt (a new connection to the same stored bytes), so that a
+// server can keep the opened header of an immutable file and skip the RSA
+// work on later reads.
+func (r *ReaderAt) Rebind(ra io.ReaderAt) *ReaderAt {
+	c := *r
+	c.ra = ra
+	return &c
+}

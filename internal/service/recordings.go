@@ -237,6 +237,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (s *Service) deleteBlob(key string) {
+	s.played.forget(key)
 	// Detached from the request: the clean-up must happen even when the
 	// client has gone.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -462,6 +463,11 @@ func (s *Service) OpenPlay(ctx context.Context, caller *vault.User, id, mediaID 
 	if err != nil || !mr.Media.Encrypted {
 		return mr, err
 	}
+	if opened := s.played.get(mr.Media.BlobKey); opened != nil {
+		plain := opened.Rebind(mr.ReaderAt)
+		mr.ReaderAt, mr.Size = plain, plain.Size()
+		return mr, nil
+	}
 	key, err := s.keyFor(ctx, caller.Tenant, mr.Media.CertAliases)
 	if err != nil {
 		mr.Close()
@@ -472,6 +478,7 @@ func (s *Service) OpenPlay(ctx context.Context, caller *vault.User, id, mediaID 
 		mr.Close()
 		return nil, errf(err, "cannot open media %s for playback", mediaID)
 	}
+	s.played.put(mr.Media.BlobKey, plain)
 	mr.ReaderAt, mr.Size = plain, plain.Size()
 	return mr, nil
 }

@@ -33,6 +33,7 @@ type Service struct {
 	MediaSource RCBSSettings
 
 	verified  verifiedCache
+	played    playCache
 	dummyOnce sync.Once
 	dummy     string
 }
