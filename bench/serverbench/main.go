@@ -1,0 +1,285 @@
+// Command serverbench measures `callvault serve` end to end, over loopback
+// HTTP, as a separate process: ingest (media + metadata uploads, compared
+// with plain fsynced file writes), listing (search paging as an
+// administrator and as a supervisor who sees about half), playback (time to
+// first byte of decrypted Range requests) and large concurrent uploads
+// (server RSS while streaming).
+//
+// It builds nothing it does not own: it starts the callvault binary given by
+// -bin (or one it builds into the work directory) on a free 127.0.0.1 port
+// with a fresh data directory, runs `callvault init` and `callvault
+// certgen`, uploads the certificate for voice, runs the scenarios and prints
+// Markdown tables on stdout (progress on stderr). The work directory is
+// removed at the end unless -keep.
+//
+//	go run ./bench/serverbench -scenario all
+//	go run ./bench/serverbench -scenario all -n 300 -records 3000 -play-requests 300 -uploads 4 -upload-mb 20   # quick
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	scenario string
+	bin      string
+	dir      string
+	keep     bool
+	timeout  time.Duration
+
+	n    int   // ingest: recordings
+	conc int   // ingest and list setup: concurrent clients
+	size int64 // ingest: bytes per media file
+
+	records int // list: recordings the store should hold
+	pageLen int // list: page size
+
+	playClients    int
+	playRequests   int
+	playRecordings int // play without ingest: recordings to make first
+	playMaxRange   int
+
+	uploads   int
+	uploadMB  int64
+	rssEvery  time.Duration
+	errorsMax int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads or all (comma-separated list allowed)")
+	flag.StringVar(&o.bin, "bin", "", "callvault binary; empty: build callvault/cmd/callvault into the work directory")
+	flag.StringVar(&o.dir, "dir", "", "work directory (data dir, certificates, server log, local-limit files); default: a new directory under /tmp")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (and the server's data) at the end")
+	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "stop everything after this long")
+	flag.IntVar(&o.n, "n", 10000, "ingest: recordings (one media PUT + one metadata PUT each)")
+	flag.IntVar(&o.conc, "c", 8, "ingest and list setup: concurrent clients")
+	flag.Int64Var(&o.size, "size", 150_000, "ingest: bytes per media file")
+	flag.IntVar(&o.records, "records", 100_000, "list: recordings the store holds while paging (topped up with metadata-only PUTs)")
+	flag.IntVar(&o.pageLen, "page", 1000, "list: page size (limit)")
+	flag.IntVar(&o.playClients, "play-clients", 50, "play: concurrent clients")
+	flag.IntVar(&o.playRequests, "play-requests", 2000, "play: requests in all")
+	flag.IntVar(&o.playRecordings, "play-recordings", 200, "play: recordings to upload first when ingest did not run")
+	flag.IntVar(&o.playMaxRange, "play-max-range", 64<<10, "play: largest Range length in bytes")
+	flag.IntVar(&o.uploads, "uploads", 50, "uploads: concurrent uploads")
+	flag.Int64Var(&o.uploadMB, "upload-mb", 100, "uploads: size of each upload in MB (10^6 bytes)")
+	flag.DurationVar(&o.rssEvery, "rss-every", 50*time.Millisecond, "uploads: how often to sample the server's VmRSS")
+	flag.IntVar(&o.errorsMax, "max-errors", 50, "abandon a scenario after this many failed requests")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fatalf("unexpected arguments: %v", flag.Args())
+	}
+	scenarios, err := parseScenarios(o.scenario)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if err := o.check(); err != nil {
+		fatalf("%v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	code := 0
+	if err := run(ctx, o, scenarios); err != nil {
+		fmt.Fprintln(os.Stderr, "serverbench:", err)
+		code = 1
+	}
+	cancel()
+	stop()
+	os.Exit(code)
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "serverbench: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func (o *options) check() error {
+	switch {
+	case o.n < 1, o.conc < 1, o.size < 1, o.records < 1, o.pageLen < 1 || o.pageLen > 1000,
+		o.playClients < 1, o.playRequests < 1, o.playRecordings < 1, o.playMaxRange < 1,
+		o.uploads < 1, o.uploadMB < 1, o.rssEvery < time.Millisecond, o.errorsMax < 1:
+		return errors.New("sizes must be positive (and -page at most 1000)")
+	case o.timeout < time.Second:
+		return errors.New("-timeout must be at least 1s")
+	}
+	return nil
+}
+
+var allScenarios = []string{"ingest", "play", "list", "uploads"}
+
+// parseScenarios returns the chosen scenarios in run order: ingest first
+// (play reuses its recordings), play before list (so that play is not
+// measured against a store being filled), uploads last (the heaviest).
+func parseScenarios(s string) (map[string]bool, error) {
+	chosen := map[string]bool{}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		switch name {
+		case "all":
+			for _, n := range allScenarios {
+				chosen[n] = true
+			}
+		case "ingest", "list", "play", "uploads":
+			chosen[name] = true
+		default:
+			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads or all)", name)
+		}
+	}
+	return chosen, nil
+}
+
+func run(ctx context.Context, o options, scenarios map[string]bool) (err error) {
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "serverbench-"); err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if entries, err := os.ReadDir(dir); err != nil {
+			return err
+		} else if len(entries) > 0 {
+			return fmt.Errorf("-dir %s is not empty; give a new or empty directory", dir)
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			fmt.Fprintf(os.Stderr, "serverbench: kept %s\n", dir)
+			return
+		}
+		if rmErr := os.RemoveAll(dir); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+	}()
+
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(dir, "callvault")
+		progress("building %s", bin)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "callvault/cmd/callvault")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build: %w (run from inside the callvault module, or give -bin)", err)
+		}
+	}
+	srv, err := startServer(ctx, bin, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stopErr := srv.stop(); stopErr != nil {
+			err = errors.Join(err, stopErr)
+		}
+	}()
+
+	st := &state{srv: srv, dir: dir, o: o}
+	var sections []*section
+	began := time.Now()
+	for _, name := range allScenarios {
+		if !scenarios[name] {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		progress("scenario %s", name)
+		var sec *section
+		var err error
+		switch name {
+		case "ingest":
+			sec, err = st.ingest(ctx)
+		case "play":
+			sec, err = st.play(ctx)
+		case "list":
+			sec, err = st.list(ctx)
+		case "uploads":
+			sec, err = st.uploadsScenario(ctx)
+		}
+		if sec != nil {
+			sections = append(sections, sec)
+		}
+		if err != nil {
+			printReport(os.Stdout, o, srv, sections, time.Since(began))
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if !srv.alive() {
+			printReport(os.Stdout, o, srv, sections, time.Since(began))
+			return fmt.Errorf("the server exited during %s: %v (log: %s)", name, srv.exitErr(), srv.logPath)
+		}
+	}
+	printReport(os.Stdout, o, srv, sections, time.Since(began))
+	return ctx.Err()
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+// section is one scenario's results.
+type section struct {
+	title string
+	rows  [][3]string // metric, value, aim
+	notes []string
+	errs  *errLog
+}
+
+func (s *section) add(metric, value, aim string) {
+	s.rows = append(s.rows, [3]string{metric, value, aim})
+}
+
+func (s *section) note(format string, args ...any) {
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+}
+
+func printReport(w io.Writer, o options, srv *server, sections []*section, took time.Duration) {
+	fmt.Fprintf(w, "\nserverbench %s, %d CPUs, run took %v\n",
+		time.Now().Format("2006-01-02 15:04 MST"), numCPU(), took.Round(time.Second))
+	fmt.Fprintf(w, "\nArgs: %s\n", strings.Join(os.Args[1:], " "))
+	for _, s := range sections {
+		fmt.Fprintf(w, "\n### %s\n\n| Metric | Value | Aim |\n| --- | --- | --- |\n", s.title)
+		for _, r := range s.rows {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", r[0], r[1], r[2])
+		}
+		if s.errs != nil {
+			fmt.Fprintf(w, "| failed requests | %s | 0 |\n", s.errs.summary())
+		}
+		if len(s.notes) > 0 {
+			fmt.Fprintln(w)
+			for _, n := range s.notes {
+				fmt.Fprintf(w, "- %s\n", n)
+			}
+		}
+		if s.errs != nil {
+			for _, e := range s.errs.sampleList() {
+				fmt.Fprintf(w, "- error: %s\n", e)
+			}
+		}
+	}
+	if lines, n := srv.logErrors(5); n > 0 {
+		fmt.Fprintf(w, "\n**The server logged %d ERROR lines**, e.g.:\n\n", n)
+		for _, l := range lines {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	} else {
+		fmt.Fprintf(w, "\nThe server logged no ERROR lines.\n")
+	}
+}
