@@ -43,8 +43,8 @@ type runner interface {
 // App is what a subcommand may use of the outside world, so tests can run
 // the CLI in-process with their own streams, clock and environment.
 type App struct {
-	Name     string    // the program, in messages: callvault, rcbs
-	commands []command // its subcommands
+	Name           string    // the program, in messages: callvault, rcbs
+	commands       []command // its subcommands
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Now            func() time.Time

@@ -1,0 +1,316 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"callvault/internal/apiclient"
+	"callvault/internal/backup"
+	"callvault/internal/backup/config"
+	"callvault/internal/certs"
+	"callvault/internal/cms"
+)
+
+// rcbsCommands is rcbs's table. "backup" is what runs when the command
+// line starts with a flag, as the guide's "rcbs -config config.properties".
+var rcbsCommands = []command{
+	{"backup", "back up the period config.properties sets (the default: rcbs -config FILE [-verify s3|gws])", func(a *App) runner { return &backupMain{app: a} }},
+	{"decrypt", "decrypt a downloaded file, as the guide's openssl cms -decrypt", func(a *App) runner { return &decryptMain{app: a} }},
+	{"check", "verify every downloaded file against its record (size, SHA-256) and that the key opens it", func(a *App) runner { return &checkMain{app: a} }},
+	{"estimate", "estimate the disk space a day of recordings needs (the guide's formulas)", func(a *App) runner { return &estimateMain{app: a} }},
+}
+
+// RunRCBS runs the rcbs command line args and returns the exit code.
+func RunRCBS(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && !isHelpFlag(args[0]) && strings.TrimLeft(args[0], "-") != "decrypt" {
+		args = append([]string{"backup"}, args...)
+	}
+	return newApp("rcbs", rcbsCommands, stdin, stdout, stderr).Run(ctx, args)
+}
+
+func isHelpFlag(s string) bool {
+	switch s {
+	case "-h", "--h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// backupMain is "rcbs -config config.properties [-verify s3|gws]".
+type backupMain struct {
+	app     *App
+	config  string
+	verify  string
+	logPath string
+	cfg     *config.Config
+}
+
+func (m *backupMain) ParseFlags(args []string) error {
+	fs := newFlagSet("backup")
+	fs.StringVar(&m.config, "config", "", "the config.properties file (required)")
+	fs.StringVar(&m.verify, "verify", "", "check the connection instead of backing up: gws (the web service) or s3 (the media bucket)")
+	fs.StringVar(&m.logPath, "log", "", "log file (default: rcbs.log beside the config file)")
+	positional, err := m.app.parseFlags(fs, "-config config.properties [-verify s3|gws] [-log FILE]", args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.config == "":
+		return usagef("-config is required")
+	case m.verify != "" && m.verify != "s3" && m.verify != "gws":
+		return usagef("-verify takes s3 or gws, not %q", m.verify)
+	}
+	if err := noPositional(positional); err != nil {
+		return err
+	}
+	cfg, err := config.Load(m.config)
+	var cfgErr *config.Error
+	if errors.As(err, &cfgErr) {
+		return &usageError{msg: cfgErr.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	m.cfg = cfg
+	return nil
+}
+
+// credentials reads GWS_USERNAME and GWS_PASSWORD; they are never printed.
+func (m *backupMain) credentials() (string, string, error) {
+	user, okUser := m.app.LookupEnv("GWS_USERNAME")
+	password, okPassword := m.app.LookupEnv("GWS_PASSWORD")
+	if !okUser || user == "" || !okPassword || password == "" {
+		return "", "", usagef("set GWS_USERNAME (user@tenant) and GWS_PASSWORD in the environment")
+	}
+	return user, password, nil
+}
+
+func (m *backupMain) client() (*apiclient.Client, error) {
+	user, password, err := m.credentials()
+	if err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if proxy := m.cfg.GWSProxyURL(); proxy != nil {
+		transport.Proxy = http.ProxyURL(proxy)
+	}
+	transport.MaxIdleConnsPerHost = 64
+	return &apiclient.Client{
+		Prefix: m.cfg.GWSURIPrefix, RecordingsURI: m.cfg.GWSRecordingsURI, SettingsURI: m.cfg.GWSSettingsURI,
+		User: user, Password: password,
+		HTTP: &http.Client{Transport: transport, Timeout: 0},
+	}, nil
+}
+
+func (m *backupMain) Run(ctx context.Context) error {
+	for _, w := range m.cfg.Warnings {
+		fmt.Fprintf(m.app.Stderr, "rcbs: warning: %s\n", w)
+	}
+	client, err := m.client()
+	if err != nil {
+		return err
+	}
+	if m.verify != "" {
+		return m.runVerify(ctx, client)
+	}
+	target := filepath.FromSlash(m.cfg.TargetDir)
+	lock, err := backup.Acquire(target, m.app.Now())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	logPath := m.logPath
+	if logPath == "" {
+		logPath = filepath.Join(filepath.Dir(m.config), "rcbs.log")
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot open the log file %s: %w", logPath, err)
+	}
+	defer logFile.Close()
+	log := slog.New(slog.NewTextHandler(logFile, nil))
+	for _, line := range m.cfg.Summary() {
+		log.Info(line)
+	}
+
+	me, err := client.Me(ctx)
+	if err != nil {
+		if apiclient.IsAuth(err) {
+			return fmt.Errorf("%w: %v", backup.ErrAuth, err)
+		}
+		return fmt.Errorf("cannot reach the web service: %w", err)
+	}
+	last, err := backup.ReadState(target)
+	if err != nil {
+		return err
+	}
+	if m.cfg.SkipLastRecordingCheck {
+		last = nil
+	}
+	from, to := m.cfg.Period(m.app.Now(), last)
+	windows := config.Windows(from, to, m.cfg.ShardBy)
+	opts := backup.Options{
+		TargetDir: target, Tenant: me.Tenant,
+		FolderPath:   func(t time.Time) (string, error) { return config.FolderPath(m.cfg.RecordingFolderFormat, t) },
+		MediaPattern: m.cfg.MediaTypePattern, MetadataOnly: m.cfg.MetadataOnly,
+		Threads: 1, Total: m.cfg.TotalRcbsInstances, ID: m.cfg.RcbsInstanceID, InstanceOf: config.InstanceOf,
+		Include: m.cfg.MetadataPropertiesInclude, Exclude: m.cfg.MetadataPropertiesExclude,
+		Windows: windows, PeriodEnd: to,
+	}
+	if m.cfg.DownloadMode == config.DownloadMultithread {
+		opts.Threads = max(m.cfg.NumThreads, 1)
+	}
+	if m.cfg.EncryptionKeyBits() == 256 {
+		opts.Cipher = cms.AES256CBC
+	}
+	if m.cfg.EncryptionCertificate != "" {
+		pem, err := os.ReadFile(m.cfg.EncryptionCertificate)
+		if err != nil {
+			return fmt.Errorf("cannot read encryptionCertificate: %w", pathless(err))
+		}
+		if opts.EncryptFor, err = certs.ParseCertificatePEM(pem); err != nil {
+			return fmt.Errorf("encryptionCertificate %s: %w", m.cfg.EncryptionCertificate, err)
+		}
+	}
+	log.Info("period", "from", from, "to", to, "windows", len(windows), "tenant", me.Tenant)
+	console := newConsole(m.app.Stdout)
+	engine := &backup.Engine{Client: client, Options: opts, Reporter: console, Log: log, Now: m.app.Now}
+	res, runErr := engine.Run(ctx)
+	console.finish()
+	if res != nil {
+		line := fmt.Sprintf("Finished handling current batch: (number downloaded files: %d + number of skipped files: %d + number of failed download: %d) out of total: %d",
+			res.Downloaded, res.Skipped, res.Failed, res.Total)
+		fmt.Fprintln(m.app.Stdout, line)
+		log.Info(line, "pending", res.Pending, "stateAdvanced", res.StateAdvanced, "state", res.StateTime)
+		if res.Pending > 0 {
+			fmt.Fprintf(m.app.Stdout, "%d media file(s) not yet stored on the server; the next run fetches them\n", res.Pending)
+		}
+		for i, f := range res.Failures {
+			log.Error("failed", "file", f)
+			if i < 5 {
+				fmt.Fprintf(m.app.Stderr, "rcbs: failed: %s\n", f)
+			}
+		}
+	}
+	if runErr != nil {
+		log.Error("run stopped", "err", runErr)
+		return runErr
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("%d file(s) failed; see %s; %s was not advanced", res.Failed, logPath, backup.StateFile)
+	}
+	return nil
+}
+
+// runVerify checks the connection and says what works.
+func (m *backupMain) runVerify(ctx context.Context, client *apiclient.Client) error {
+	for _, line := range m.cfg.Summary() {
+		fmt.Fprintln(m.app.Stdout, line)
+	}
+	me, err := client.Me(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot verify the connection to %s: %w", m.cfg.GWSURIPrefix, err)
+	}
+	fmt.Fprintf(m.app.Stdout, "Successfully verified connection to %s as %s@%s\n", m.cfg.GWSURIPrefix, me.UserName, me.Tenant)
+	settings, err := client.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot read the backup settings at %s: %w", m.cfg.SettingsURL(), err)
+	}
+	fmt.Fprintf(m.app.Stdout, "Successfully read the backup settings: media come from %s\n", settings.MediaSource)
+	if m.verify == "s3" {
+		if settings.S3 == nil {
+			fmt.Fprintln(m.app.Stdout, "This server serves media through its API; there is no S3 bucket to verify and no AWS credentials are needed.")
+			return nil
+		}
+		return fmt.Errorf("S3 bucket %s/%s: direct S3 access is not available in this version of rcbs", settings.S3.Bucket, settings.S3.Prefix)
+	}
+	return nil
+}
+
+// console prints the guide's lines and a live progress bar.
+type console struct {
+	mu    sync.Mutex
+	out   io.Writer
+	bar   *progressbar.ProgressBar
+	files int
+	done  int
+	to    time.Time
+}
+
+func newConsole(out io.Writer) *console { return &console{out: out} }
+
+// guideTime is how the guide's console writes times.
+const guideTime = "01/02/2006 15:04:05"
+
+func (c *console) WindowStarted(from, to time.Time, overall int, query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.out, "\nStarting download recordings <from %s to %s UTC> Overall: %d%%\nURL: %s\n\nDownloading recordings before %s UTC\n",
+		from.UTC().Format(guideTime), to.UTC().Format(guideTime), overall, query, to.UTC().Format(guideTime))
+	c.to, c.files, c.done = to, 0, 0
+	c.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.out), progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription("files 0"), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(c.out)))
+}
+
+func (c *console) Listed(files int, bytes int64) {}
+
+func (c *console) Transferred(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bar != nil {
+		c.bar.Add64(n)
+	}
+}
+
+func (c *console) FileDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done++
+	if c.bar != nil {
+		c.bar.Describe(fmt.Sprintf("files %d", c.done))
+	}
+}
+
+func (c *console) WindowDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bar != nil {
+		c.bar.Finish()
+		c.bar = nil
+	}
+	fmt.Fprintf(c.out, "|=====| Done (%d files)\n", c.done)
+}
+
+func (c *console) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bar != nil {
+		c.bar.Finish()
+		c.bar = nil
+	}
+	fmt.Fprintln(c.out)
+}
+
+// isTerminal reports whether w is a character device (a terminal): the
+// live bar is drawn only there, so cron logs stay readable.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
