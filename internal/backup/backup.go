@@ -57,7 +57,6 @@ type Options struct {
 // Reporter hears about progress; the CLI draws it.
 type Reporter interface {
 	WindowStarted(from, to time.Time, overall int, query string)
-	Listed(files int, bytes int64) // more work found in the window
 	Transferred(bytes int64)       // bytes written
 	FileDone()                     // one file handled (any outcome)
 	WindowDone()

@@ -265,8 +265,6 @@ func (c *console) WindowStarted(from, to time.Time, overall int, query string) {
 		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(c.out)))
 }
 
-func (c *console) Listed(files int, bytes int64) {}
-
 func (c *console) Transferred(n int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
