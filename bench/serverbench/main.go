@@ -2,8 +2,10 @@
 // HTTP, as a separate process: ingest (media + metadata uploads, compared
 // with plain fsynced file writes), listing (search paging as an
 // administrator and as a supervisor who sees about half), playback (time to
-// first byte of decrypted Range requests) and large concurrent uploads
-// (server RSS while streaming).
+// first byte of decrypted Range requests), large concurrent uploads
+// (server RSS while streaming) and, only when named, rcbs (the backup
+// client `rcbs` fetching every recording of a day, against `cp -r` of the
+// server's blob directory).
 //
 // It builds nothing it does not own: it starts the callvault binary given by
 // -bin (or one it builds into the work directory) on a free 127.0.0.1 port
@@ -14,6 +16,11 @@
 //
 //	go run ./bench/serverbench -scenario all
 //	go run ./bench/serverbench -scenario all -n 300 -records 3000 -play-requests 300 -uploads 4 -upload-mb 20   # quick
+//	go run ./bench/serverbench -scenario rcbs                # 10,000 × 150 kB through rcbs with 1, 4 and 8 threads
+//	go run ./bench/serverbench -scenario rcbs -n 300        # quick
+//
+// "all" is ingest, play, list and uploads; rcbs (several minutes at full
+// size) runs only when named.
 package main
 
 import (
@@ -26,6 +33,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,11 +62,15 @@ type options struct {
 	uploadMB  int64
 	rssEvery  time.Duration
 	errorsMax int
+
+	rcbsBin     string
+	rcbsThreads []int
+	dropCaches  bool
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads or all (comma-separated list allowed)")
+	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads, rcbs or all (= ingest, list, play, uploads; comma-separated list allowed)")
 	flag.StringVar(&o.bin, "bin", "", "callvault binary; empty: build callvault/cmd/callvault into the work directory")
 	flag.StringVar(&o.dir, "dir", "", "work directory (data dir, certificates, server log, local-limit files); default: a new directory under /tmp")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (and the server's data) at the end")
@@ -76,6 +88,9 @@ func main() {
 	flag.Int64Var(&o.uploadMB, "upload-mb", 100, "uploads: size of each upload in MB (10^6 bytes)")
 	flag.DurationVar(&o.rssEvery, "rss-every", 50*time.Millisecond, "uploads: how often to sample the server's VmRSS")
 	flag.IntVar(&o.errorsMax, "max-errors", 50, "abandon a scenario after this many failed requests")
+	flag.StringVar(&o.rcbsBin, "rcbs", "", "rcbs: the rcbs binary; empty: build callvault/cmd/rcbs into the work directory")
+	rcbsThreads := flag.String("rcbs-threads", "1,4,8", "rcbs: numThreads of the timed runs, in order (1 runs downloadMode=single); the second run reuses the last one's targetDir")
+	flag.BoolVar(&o.dropCaches, "drop-caches", true, "rcbs: sync and drop the page cache (echo 3 > /proc/sys/vm/drop_caches, needs root) before each timed step; when it fails the runs are warm-cache")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments: %v", flag.Args())
@@ -83,6 +98,9 @@ func main() {
 	scenarios, err := parseScenarios(o.scenario)
 	if err != nil {
 		fatalf("%v", err)
+	}
+	if o.rcbsThreads, err = parseThreads(*rcbsThreads); err != nil {
+		fatalf("-rcbs-threads: %v", err)
 	}
 	if err := o.check(); err != nil {
 		fatalf("%v", err)
@@ -119,11 +137,16 @@ func (o *options) check() error {
 	return nil
 }
 
+// allScenarios is what "all" means.
 var allScenarios = []string{"ingest", "play", "list", "uploads"}
 
-// parseScenarios returns the chosen scenarios in run order: ingest first
-// (play reuses its recordings), play before list (so that play is not
-// measured against a store being filled), uploads last (the heaviest).
+// runOrder: rcbs first (so that the blob directory it compares with holds
+// its recordings only), then ingest (play reuses its recordings), play
+// before list (so that play is not measured against a store being
+// filled), uploads last (the heaviest).
+var runOrder = []string{"rcbs", "ingest", "play", "list", "uploads"}
+
+// parseScenarios returns the chosen scenarios.
 func parseScenarios(s string) (map[string]bool, error) {
 	chosen := map[string]bool{}
 	for _, name := range strings.Split(s, ",") {
@@ -133,13 +156,29 @@ func parseScenarios(s string) (map[string]bool, error) {
 			for _, n := range allScenarios {
 				chosen[n] = true
 			}
-		case "ingest", "list", "play", "uploads":
+		case "ingest", "list", "play", "uploads", "rcbs":
 			chosen[name] = true
 		default:
-			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads or all)", name)
+			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads, rcbs or all)", name)
 		}
 	}
 	return chosen, nil
+}
+
+// parseThreads reads -rcbs-threads: 1 to 8 positive counts.
+func parseThreads(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 256 {
+			return nil, fmt.Errorf("%q: want numbers from 1 to 256, comma-separated", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) > 8 {
+		return nil, errors.New("at most 8 runs")
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, o options, scenarios map[string]bool) (err error) {
@@ -194,7 +233,7 @@ func run(ctx context.Context, o options, scenarios map[string]bool) (err error) 
 	st := &state{srv: srv, dir: dir, o: o}
 	var sections []*section
 	began := time.Now()
-	for _, name := range allScenarios {
+	for _, name := range runOrder {
 		if !scenarios[name] {
 			continue
 		}
@@ -213,6 +252,8 @@ func run(ctx context.Context, o options, scenarios map[string]bool) (err error) 
 			sec, err = st.list(ctx)
 		case "uploads":
 			sec, err = st.uploadsScenario(ctx)
+		case "rcbs":
+			sec, err = st.rcbsScenario(ctx)
 		}
 		if sec != nil {
 			sections = append(sections, sec)

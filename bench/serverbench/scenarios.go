@@ -43,11 +43,17 @@ var baseTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func guideTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000-0700") }
 
+// defaultStart is when recording i starts unless the caller says: 7 s
+// apart from baseTime.
+func defaultStart(i int) time.Time { return baseTime.Add(time.Duration(i) * 7 * time.Second) }
+
+// recordingLength is every recording's stopTime − startTime.
+const recordingLength = 3 * time.Minute
+
 // metadata is a small record: times, caller, one audio media file, and for
 // half an attached-data event adding partition /half.
-func metadata(id string, i int, half bool) []byte {
-	start := baseTime.Add(time.Duration(i) * 7 * time.Second)
-	stop := start.Add(3 * time.Minute)
+func metadata(id string, i int, start time.Time, half bool) []byte {
+	stop := start.Add(recordingLength)
 	doc := map[string]any{
 		"id":                id,
 		"startTime":         guideTime(start),
@@ -81,10 +87,10 @@ func (st *state) putMedia(ctx context.Context, id string, i int, size int64) err
 	return err
 }
 
-func (st *state) putMeta(ctx context.Context, id string, i int, half bool) error {
+func (st *state) putMeta(ctx context.Context, id string, i int, start time.Time, half bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	doc := metadata(id, i, half)
+	doc := metadata(id, i, start, half)
 	req, err := st.srv.request(ctx, http.MethodPut, "/api/v2/recordings/"+url.PathEscape(id), adminLogin, adminPassword, bytes.NewReader(doc), int64(len(doc)))
 	if err != nil {
 		return err
@@ -101,8 +107,12 @@ type putResult struct {
 }
 
 // putRecordings stores n recordings <prefix><i> with conc clients: each a
-// media PUT of size bytes (when size > 0) then a metadata PUT.
-func (st *state) putRecordings(ctx context.Context, prefix string, n, conc int, size int64, half func(int) bool, errs *errLog) putResult {
+// media PUT of size bytes (when size > 0) then a metadata PUT. Recording i
+// starts at startOf(i) (nil: defaultStart).
+func (st *state) putRecordings(ctx context.Context, prefix string, n, conc int, size int64, startOf func(int) time.Time, half func(int) bool, errs *errLog) putResult {
+	if startOf == nil {
+		startOf = defaultStart
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := putResult{mediaLat: make(lat, n), metaLat: make(lat, n), recLat: make(lat, n)}
@@ -129,7 +139,7 @@ func (st *state) putRecordings(ctx context.Context, prefix string, n, conc int, 
 					}
 				}
 				t1 := time.Now()
-				if err := st.putMeta(ctx, id, i, half != nil && half(i)); err != nil {
+				if err := st.putMeta(ctx, id, i, startOf(i), half != nil && half(i)); err != nil {
 					if errs.add(err) {
 						cancel()
 					}
@@ -176,7 +186,7 @@ func (st *state) ingest(ctx context.Context) (*section, error) {
 	o := st.o
 	errs := newErrLog(o.errorsMax)
 	sec := &section{errs: errs, title: fmt.Sprintf("Ingest: %d recordings, each one %d-byte audio/mp3 PUT + one metadata PUT, %d clients", o.n, o.size, o.conc)}
-	r := st.putRecordings(ctx, "ing", o.n, o.conc, o.size, nil, errs)
+	r := st.putRecordings(ctx, "ing", o.n, o.conc, o.size, nil, nil, errs)
 	for i, d := range r.recLat {
 		if d > 0 {
 			st.media = append(st.media, fmt.Sprintf("ing%07d", i))
@@ -303,7 +313,7 @@ func (st *state) list(ctx context.Context) (*section, error) {
 	wantMarked := min(toAdd, o.records/2)
 	half := func(i int) bool { return (i+1)*wantMarked/toAdd > i*wantMarked/toAdd }
 	progress("  list setup: %d metadata-only PUTs (store holds %d)", toAdd, existing)
-	r := st.putRecordings(ctx, "lst", toAdd, o.conc, 0, half, errs)
+	r := st.putRecordings(ctx, "lst", toAdd, o.conc, 0, nil, half, errs)
 	if ctx.Err() != nil {
 		return sec, ctx.Err()
 	}
@@ -431,7 +441,7 @@ func (st *state) play(ctx context.Context) (*section, error) {
 	ids, size := st.media, st.mediaSize
 	if len(ids) == 0 {
 		progress("  play setup: %d recordings of %d B", o.playRecordings, o.size)
-		r := st.putRecordings(ctx, "ply", o.playRecordings, o.conc, o.size, nil, errs)
+		r := st.putRecordings(ctx, "ply", o.playRecordings, o.conc, o.size, nil, nil, errs)
 		for i, d := range r.recLat {
 			if d > 0 {
 				ids = append(ids, fmt.Sprintf("ply%07d", i))
