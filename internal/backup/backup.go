@@ -57,8 +57,8 @@ type Options struct {
 // Reporter hears about progress; the CLI draws it.
 type Reporter interface {
 	WindowStarted(from, to time.Time, overall int, query string)
-	Transferred(bytes int64)       // bytes written
-	FileDone()                     // one file handled (any outcome)
+	Transferred(bytes int64) // bytes written
+	FileDone()               // one file handled (any outcome)
 	WindowDone()
 }
 
