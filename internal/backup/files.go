@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -276,6 +277,9 @@ func syncFile(path string) error {
 }
 
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // NTFS journals renames; directory handles cannot be flushed
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -16,8 +15,9 @@ const LockFile = ".rcbs.lock"
 type Lock struct{ f *os.File }
 
 // Acquire takes the lock on targetDir at once or fails naming the holder.
-// The lock is an flock(2): the kernel drops it when the holder dies, even
-// by SIGKILL, so a crash never leaves a stale lock behind.
+// The lock is an flock(2) (LockFileEx on Windows): the kernel drops it
+// when the holder dies, even by SIGKILL, so a crash never leaves a stale
+// lock behind.
 func Acquire(targetDir string, now time.Time) (*Lock, error) {
 	if err := os.MkdirAll(targetDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create targetDir %s: %w", targetDir, err)
@@ -27,7 +27,7 @@ func Acquire(targetDir string, now time.Time) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f); err != nil {
 		holder, _ := os.ReadFile(path)
 		if len(holder) == 0 { // the holder may be writing its name right now
 			time.Sleep(100 * time.Millisecond)
@@ -46,6 +46,6 @@ func Acquire(targetDir string, now time.Time) (*Lock, error) {
 // Release lets the next instance in.
 func (l *Lock) Release() error {
 	l.f.Truncate(0)
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	unlock(l.f)
 	return l.f.Close()
 }
