@@ -134,12 +134,19 @@ func (c *Client) do(ctx context.Context, newReq func() (*http.Request, error)) (
 		if !IsTransient(err) || attempt >= c.attempts() {
 			return nil, lastErr
 		}
-		pause := max(c.backoff(attempt), retryAfter)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(pause):
+		if err := sleep(ctx, max(c.backoff(attempt), retryAfter)); err != nil {
+			return nil, err
 		}
+	}
+}
+
+// sleep pauses for d unless ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
 	}
 }
 
@@ -161,16 +168,28 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
+// getJSON reads a JSON answer into v. An answer cut off mid-body (a reset,
+// a dropped connection) is a transient fault like a 5xx and is asked for
+// again.
 func (c *Client) getJSON(ctx context.Context, fullURL string, v any) error {
-	res, err := c.do(ctx, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, fullURL, nil) })
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		res, err := c.do(ctx, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, fullURL, nil) })
+		if err != nil {
+			return err
+		}
+		err = json.NewDecoder(res.Body).Decode(v)
+		res.Body.Close()
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("cannot read the answer of %s: %w", fullURL, err)
+		if !IsTransient(err) || attempt >= c.attempts() {
+			return err
+		}
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return err
+		}
 	}
-	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-		return fmt.Errorf("cannot read the answer of %s: %w", fullURL, err)
-	}
-	return nil
 }
 
 // Me is the caller.

@@ -1,0 +1,231 @@
+package backup
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStateRoundTrip(t *testing.T) {
+	for _, want := range []time.Time{
+		time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC),
+		time.Date(2021, 7, 21, 16, 49, 37, 123e6, time.UTC),
+		time.Unix(0, 0).UTC(),
+	} {
+		text := FormatState(want)
+		if !strings.HasSuffix(text, "\n") || !strings.Contains(text, want.Format(time.RFC3339)) {
+			t.Errorf("FormatState(%v) = %q: want epoch ms, a readable date and a newline", want, text)
+		}
+		got, err := ParseState(text)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseState(%q) = %v, %v; want %v", text, got, err, want)
+		}
+	}
+	// Below a millisecond is not kept: the API speaks milliseconds.
+	fine := time.Date(2026, 1, 1, 0, 0, 0, 1_500_000, time.UTC)
+	if got, _ := ParseState(FormatState(fine)); !got.Equal(fine.Truncate(time.Millisecond)) {
+		t.Errorf("sub-millisecond state read back as %v", got)
+	}
+	// A time zone other than UTC gives the same instant.
+	paris := time.FixedZone("CET", 3600)
+	if got, _ := ParseState(FormatState(time.Date(2026, 1, 1, 1, 0, 0, 0, paris))); !got.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("state in CET read back as %v", got)
+	}
+}
+
+func TestParseState(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"1767657600000", time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)},
+		{"  1767657600000 \n", time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)},
+		{"1767657600000 2026-01-06T00:00:00Z", time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)},
+		{"1767657600000 anything after the first field is a comment", time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)},
+		{"2021-07-21T16:49:37.000+0000", time.Date(2021, 7, 21, 16, 49, 37, 0, time.UTC)},
+		{"2021-07-21T18:49:37+02:00", time.Date(2021, 7, 21, 16, 49, 37, 0, time.UTC)},
+	} {
+		got, err := ParseState(tc.in)
+		if err != nil || !got.Equal(tc.want) || got.Location() != time.UTC {
+			t.Errorf("ParseState(%q) = %v, %v; want %v in UTC", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", " \n", "yesterday", "1767657600000x", "2026-01-06", "12:00"} {
+		if got, err := ParseState(bad); err == nil {
+			t.Errorf("ParseState(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func FuzzParseState(f *testing.F) {
+	for _, seed := range []string{"1767657600000 2026-01-06T00:00:00Z\n", "0", "-1", "2021-07-21T16:49:37.000+0000", "", "9223372036854775807"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseState(s)
+		if err != nil {
+			return
+		}
+		// What was read is written back and read again as the same
+		// millisecond.
+		again, err := ParseState(FormatState(got))
+		if err != nil || !again.Equal(got.Truncate(time.Millisecond)) {
+			t.Fatalf("ParseState(%q) = %v, but its FormatState reads back as %v, %v", s, got, again, err)
+		}
+	})
+}
+
+const sampleRecord = `{"id":"R1","callerPhoneNumber":"+19059683343","startTime":"2021-07-21T16:49:00.000+0000",` +
+	`"eventHistory":[{"event":"Joined"}],"mediaFiles":[{"mediaId":"a.mp3","size":10}],"region":"usw1"}`
+
+func keysOf(t *testing.T, doc []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.Token()
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
+}
+
+func TestFilterRecord(t *testing.T) {
+	all := []string{"id", "callerPhoneNumber", "startTime", "eventHistory", "mediaFiles", "region"}
+	for _, tc := range []struct {
+		name             string
+		include, exclude []string
+		want             []string
+	}{
+		{"no lists: everything, in the server's order", nil, nil, all},
+		{"include keeps id and mediaFiles too", []string{"region"}, nil, []string{"id", "mediaFiles", "region"}},
+		{"include of a missing key", []string{"nothere"}, nil, []string{"id", "mediaFiles"}},
+		{"exclude", nil, []string{"eventHistory", "callerPhoneNumber"}, []string{"id", "startTime", "mediaFiles", "region"}},
+		{"exclude cannot drop id or mediaFiles", nil, []string{"id", "mediaFiles"}, all},
+		{"exclude wins over include", []string{"region", "startTime"}, []string{"region"}, []string{"id", "startTime", "mediaFiles"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := filterRecord(json.RawMessage(sampleRecord), tc.include, tc.exclude)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := keysOf(t, out); !slices.Equal(got, tc.want) {
+				t.Errorf("keys %v, want %v", got, tc.want)
+			}
+			if !bytes.HasSuffix(out, []byte("}\n")) || !bytes.Contains(out, []byte("\n  \"id\": \"R1\"")) {
+				t.Errorf("not indented as the guide prints records:\n%s", out)
+			}
+			// Values are kept as the server sent them.
+			var rec struct {
+				MediaFiles []struct {
+					MediaID string
+					Size    int
+				}
+			}
+			if err := json.Unmarshal(out, &rec); err != nil || len(rec.MediaFiles) != 1 || rec.MediaFiles[0].MediaID != "a.mp3" || rec.MediaFiles[0].Size != 10 {
+				t.Errorf("mediaFiles changed: %+v, %v", rec, err)
+			}
+		})
+	}
+	// A repeated key keeps its first place and its last value, as a JSON
+	// reader would see it.
+	out, err := filterRecord(json.RawMessage(`{"id":"R1","a":1,"b":2,"a":3}`), nil, nil)
+	if err != nil || !slices.Equal(keysOf(t, out), []string{"id", "a", "b"}) || !bytes.Contains(out, []byte(`"a": 3`)) {
+		t.Errorf("repeated key: %s, %v", out, err)
+	}
+	for _, bad := range []string{`[]`, `"id"`, `{"id":`, ``, `{"id" "R1"}`} {
+		if out, err := filterRecord(json.RawMessage(bad), nil, nil); err == nil {
+			t.Errorf("filterRecord(%q) = %s, want an error", bad, out)
+		}
+	}
+}
+
+func FuzzFilterRecord(f *testing.F) {
+	f.Add(sampleRecord, "region", "eventHistory")
+	f.Add(`{"id":"x","mediaFiles":null}`, "", "id")
+	f.Add(`{"a":{"b":[1,2,{"c":"\u00e9"}]}}`, "a", "")
+	f.Fuzz(func(t *testing.T, doc, include, exclude string) {
+		split := func(s string) []string {
+			if s == "" {
+				return nil
+			}
+			return strings.Split(s, ",")
+		}
+		out, err := filterRecord(json.RawMessage(doc), split(include), split(exclude))
+		if err != nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("output is not a JSON object: %v\n%s", err, out)
+		}
+		var in map[string]json.RawMessage
+		if json.Unmarshal([]byte(doc), &in) == nil {
+			for _, k := range []string{"id", "mediaFiles"} {
+				if _, had := in[k]; had {
+					if _, kept := m[k]; !kept {
+						t.Fatalf("%s dropped", k)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSafeName(t *testing.T) {
+	for _, ok := range []string{
+		"021L6BI58K8FH7R5USI402LAES000000A_2021-07-21_16-49-00-334B020F-10002D91-00000001.mp3.bin",
+		"W6x+Vq8fR2m3ngFfj9Um2g_021L6BI58K8FH7R5USI402LAES000000A_1d9439c7990141e3ad64a92eb43f4da4_2021_07_21_16_49_01",
+		"a", "a.b", ".hidden", "with space", "é", strings.Repeat("x", 255),
+	} {
+		if err := safeName("media id", ok); err != nil {
+			t.Errorf("safeName(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"", ".", "..", "../x", "a/b", `a\b`, "a..b", "/abs", "x\x00y", "tab\there", "new\nline", "del\x7f",
+		strings.Repeat("x", 256),
+	} {
+		err := safeName("media id", bad)
+		if err == nil {
+			t.Errorf("safeName(%q) accepted it", bad)
+		} else if !strings.HasPrefix(err.Error(), "media id ") {
+			t.Errorf("safeName(%q): %q does not say what is wrong", bad, err)
+		}
+	}
+}
+
+func TestPartialName(t *testing.T) {
+	for _, final := range []string{
+		filepath.Join("target", "acme", "2021", "07", "21", "16", "R1", "a.mp3"),
+		filepath.Join("target", "acme", "R1", "R1.json"),
+		filepath.Join("target", StateFile),
+	} {
+		p := partialName(final)
+		if filepath.Dir(p) != filepath.Dir(final) {
+			t.Errorf("partialName(%q) = %q: not in the same directory, so the rename would not be atomic", final, p)
+		}
+		base := filepath.Base(p)
+		if !strings.HasPrefix(base, ".") || !strings.HasSuffix(base, ".partial") || !strings.Contains(base, filepath.Base(final)) {
+			t.Errorf("partialName(%q) = %q: want hidden, named after the file, ending .partial", final, p)
+		}
+		if p == final {
+			t.Errorf("partialName(%q) is the final name", final)
+		}
+	}
+	// Two files never share a temporary name.
+	if partialName("d/a") == partialName("d/b") {
+		t.Error("two files share a temporary name")
+	}
+}
