@@ -219,6 +219,12 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 	}
 	dir := filepath.Join(o.TargetDir, o.Tenant, filepath.FromSlash(folder), rec.ID)
 	if !o.MetadataOnly {
+		verified := loadVerified(dir)
+		defer func() {
+			if err := verified.save(dir); err != nil {
+				e.Log.Warn("cannot record verified files", "dir", dir, "err", err)
+			}
+		}()
 		for _, m := range rec.MediaFiles {
 			if !o.MediaPattern.MatchString(m.Type) {
 				continue
@@ -238,7 +244,7 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 				e.Log.Info("media not stored on the server yet; the state will not pass this recording", "recording", rec.ID, "media", m.MediaID)
 				continue
 			}
-			skipped, err := e.media(ctx, dir, rec.ID, m)
+			skipped, err := e.media(ctx, dir, rec.ID, m, verified)
 			e.Reporter.FileDone()
 			switch {
 			case apiclient.IsAuth(err):

@@ -45,9 +45,63 @@ func fileSHA256(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
+// VerifiedFile, in each recording folder, remembers what earlier runs
+// proved of the media files there: size, modification time and SHA-256.
+// A file whose size and modification time still match is not read again,
+// so a run with nothing new does not re-hash the whole backup; a file that
+// was changed on disk no longer matches and is hashed (and fetched again
+// when it differs from the server's).
+const VerifiedFile = ".rcbs-verified.json"
+
+// verifiedFile is one entry of VerifiedFile.
+type verifiedFile struct {
+	Size    int64  `json:"size"`
+	ModTime int64  `json:"mtimeNs"`
+	SHA256  string `json:"sha256"`
+}
+
+// verifiedSet is a folder's VerifiedFile in memory.
+type verifiedSet struct {
+	files   map[string]verifiedFile
+	changed bool
+}
+
+func loadVerified(dir string) *verifiedSet {
+	v := &verifiedSet{files: map[string]verifiedFile{}}
+	if b, err := os.ReadFile(filepath.Join(dir, VerifiedFile)); err == nil {
+		_ = json.Unmarshal(b, &v.files) // a damaged list only costs re-hashing
+	}
+	return v
+}
+
+// matches reports whether the file at path is the one recorded as
+// verified with this SHA-256 and size.
+func (v *verifiedSet) matches(name string, fi os.FileInfo, sha string, size int64) bool {
+	rec, ok := v.files[name]
+	return ok && rec.SHA256 == sha && rec.Size == size && fi.Size() == size && rec.ModTime == fi.ModTime().UnixNano()
+}
+
+func (v *verifiedSet) add(name, path, sha string) {
+	if fi, err := os.Stat(path); err == nil {
+		v.files[name] = verifiedFile{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), SHA256: sha}
+		v.changed = true
+	}
+}
+
+func (v *verifiedSet) save(dir string) error {
+	if !v.changed {
+		return nil
+	}
+	b, err := json.Marshal(v.files)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, VerifiedFile), b)
+}
+
 // media makes sure one media file is on disk, complete and verified. It
 // reports skipped when the file was there already.
-func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.MediaFile) (skipped bool, err error) {
+func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.MediaFile, verified *verifiedSet) (skipped bool, err error) {
 	final := filepath.Join(dir, m.MediaID)
 	wantSize := m.StoredSize()
 	encryptHere := len(m.CertAlias) == 0
@@ -57,14 +111,18 @@ func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.Media
 	if m.SHA256 == "" || wantSize < 0 {
 		return false, errors.New("the server gave no size or SHA-256 to verify against")
 	}
-	if _, err := os.Stat(final); err == nil {
+	if fi, err := os.Stat(final); err == nil {
 		if encryptHere {
 			// Encrypted here with a fresh key: only its plaintext hash
 			// was checked, before the rename that made it final.
 			return true, nil
 		}
+		if verified.matches(m.MediaID, fi, m.SHA256, wantSize) {
+			return true, nil
+		}
 		sum, size, err := fileSHA256(final)
 		if err == nil && size == wantSize && sum == m.SHA256 {
+			verified.add(m.MediaID, final, sum)
 			return true, nil
 		}
 		e.Log.Warn("existing file differs from the server's; fetching it again", "recording", recID, "media", m.MediaID)
@@ -91,6 +149,9 @@ func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.Media
 	}
 	if err := os.Rename(partial, final); err != nil {
 		return false, fmt.Errorf("cannot rename %s: %w", partial, err)
+	}
+	if !encryptHere {
+		verified.add(m.MediaID, final, m.SHA256)
 	}
 	return false, syncDir(dir)
 }

@@ -407,7 +407,7 @@ func targetFiles(t *testing.T, target string) (final, partial []string) {
 		}
 		rel, _ := filepath.Rel(target, path)
 		switch {
-		case rel == backup.LockFile || rel == backup.StateFile:
+		case rel == backup.LockFile || rel == backup.StateFile || d.Name() == backup.VerifiedFile:
 		case strings.HasSuffix(d.Name(), ".partial"):
 			partial = append(partial, rel)
 		default:
