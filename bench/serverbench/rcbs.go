@@ -317,7 +317,8 @@ func treeSize(dir string) (files int, size int64, err error) {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
+		// rcbs's record of verified files is bookkeeping, not a backed-up file.
+		if d.Type().IsRegular() && d.Name() != ".rcbs-verified.json" {
 			info, err := d.Info()
 			if err != nil {
 				return err
