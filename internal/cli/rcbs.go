@@ -124,6 +124,14 @@ func (m *backupMain) Run(ctx context.Context) error {
 	if m.verify != "" {
 		return m.runVerify(ctx, client)
 	}
+	// Credentials first: a refused login leaves targetDir untouched.
+	me, err := client.Me(ctx)
+	if err != nil {
+		if apiclient.IsAuth(err) {
+			return fmt.Errorf("%w: %v", backup.ErrAuth, err)
+		}
+		return fmt.Errorf("cannot reach the web service: %w", err)
+	}
 	target := filepath.FromSlash(m.cfg.TargetDir)
 	lock, err := backup.Acquire(target, m.app.Now())
 	if err != nil {
@@ -145,13 +153,6 @@ func (m *backupMain) Run(ctx context.Context) error {
 		log.Info(line)
 	}
 
-	me, err := client.Me(ctx)
-	if err != nil {
-		if apiclient.IsAuth(err) {
-			return fmt.Errorf("%w: %v", backup.ErrAuth, err)
-		}
-		return fmt.Errorf("cannot reach the web service: %w", err)
-	}
 	last, err := backup.ReadState(target)
 	if err != nil {
 		return err
