@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -559,15 +560,29 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	return deleted, nil
 }
 
-// RunSweeper sweeps every interval until ctx ends.
+// RunSweeper sweeps every interval until ctx ends. With several replicas
+// on one store, the one holding the "retention-sweep" lease sweeps and the
+// others wait their turn, so each expired recording is deleted once.
 func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	holder := replicaID()
 	for {
-		if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log().Error("retention sweep failed", "err", err)
-		} else if n > 0 {
-			s.log().Info("retention sweep done", "deleted", n)
+		now := s.now()
+		// The lease outlives the interval so that the holder keeps it
+		// from one sweep to the next, and a dead holder's lapses.
+		ok, err := s.Store.AcquireLease(ctx, "retention-sweep", holder, now, now.Add(2*interval+time.Minute))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log().Error("cannot take the retention sweep lease", "err", err)
+		case !ok:
+			s.log().Debug("another replica holds the retention sweep lease")
+		default:
+			if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log().Error("retention sweep failed", "err", err)
+			} else if n > 0 {
+				s.log().Info("retention sweep done", "deleted", n)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -575,4 +590,13 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// replicaID names this process among the replicas: host, pid and a random
+// part (a restarted process is a new holder).
+func replicaID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

@@ -231,6 +231,12 @@ type Store interface {
 	DeleteSealedKey(ctx context.Context, tenant, alias string) error
 	SealedKeyAliases(ctx context.Context, tenant string) ([]string, error)
 
+	// AcquireLease takes or renews the named lease for holder until the
+	// given time, and reports false while another holder's lease is
+	// unexpired at now. Replicas use it so that only one of them runs the
+	// retention sweep at a time.
+	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+
 	// Sessions of the browser UI, stored by the SHA-256 of their token.
 	CreateSession(ctx context.Context, s Session) error
 	Session(ctx context.Context, tokenHash string) (Session, error)

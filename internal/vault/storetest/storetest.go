@@ -18,6 +18,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) vault.Store) {
 	t.Run("SealedKeys", func(t *testing.T) { testSealedKeys(t, fresh(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, fresh(t)) })
 	t.Run("TenantIsolation", func(t *testing.T) { testTenantIsolation(t, fresh(t)) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, fresh(t)) })
 }
 
 // base is a fixed instant the tests build their times from.
@@ -1372,5 +1374,61 @@ func testTenantIsolation(t *testing.T, s vault.Store) {
 	checkConflict(t, "DeleteCertificate(acme)", s.DeleteCertificate(ctx, "acme", "cv_1"))
 	if sealed, _ := s.SealedKey(ctx, "globex", "cv_1"); string(sealed) != "globex" {
 		t.Errorf("globex SealedKey = %q", sealed)
+	}
+}
+
+// testLeases: one holder at a time; renewal by the holder; takeover after
+// expiry; independent names.
+func testLeases(t *testing.T, s vault.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	take := func(name, holder string, now time.Time, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := s.AcquireLease(ctx, name, holder, now, now.Add(ttl))
+		if err != nil {
+			t.Fatalf("AcquireLease(%s, %s): %v", name, holder, err)
+		}
+		return ok
+	}
+	if !take("sweep", "a", t0, time.Minute) {
+		t.Fatal("a cannot take a free lease")
+	}
+	if take("sweep", "b", t0.Add(30*time.Second), time.Minute) {
+		t.Fatal("b took a lease a holds")
+	}
+	if !take("sweep", "a", t0.Add(50*time.Second), time.Minute) {
+		t.Fatal("a cannot renew its own lease")
+	}
+	if take("sweep", "b", t0.Add(90*time.Second), time.Minute) {
+		t.Fatal("b took a's renewed lease before it expired")
+	}
+	if !take("sweep", "b", t0.Add(111*time.Second), time.Minute) {
+		t.Fatal("b cannot take an expired lease")
+	}
+	if !take("other", "a", t0, time.Minute) {
+		t.Fatal("leases of different names interfere")
+	}
+	// Many replicas at once: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	winners := 0
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ok, err := s.AcquireLease(ctx, "race", fmt.Sprintf("r%d", i), t0, t0.Add(time.Minute))
+			if err != nil {
+				t.Errorf("AcquireLease: %v", err)
+			}
+			if ok {
+				mu.Lock()
+				winners++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if winners != 1 {
+		t.Fatalf("%d replicas hold the lease at once, want 1", winners)
 	}
 }
