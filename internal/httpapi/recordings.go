@@ -30,9 +30,14 @@ func mediaURI(r *http.Request, id string) func(string) string {
 	return func(mediaID string) string { return base + url.PathEscape(mediaID) }
 }
 
-// render gives a recording in the guide's format with its media completed.
-func render(r *http.Request, rec *vault.Recording, media []vault.Media) (json.RawMessage, error) {
-	return record.Render(rec.Doc, rec.ID, media, mediaURI(r, rec.ID))
+// render gives a recording in the guide's format with its media completed
+// (and, when media lie in S3, the object key backup clients can read).
+func (s *Server) render(r *http.Request, rec *vault.Recording, media []vault.Media) (json.RawMessage, error) {
+	links := record.Links{MediaURI: mediaURI(r, rec.ID)}
+	if s.Svc.MediaSource.S3 != nil {
+		links.StorageKey = s.Svc.StorageKey
+	}
+	return record.RenderLinks(rec.Doc, rec.ID, media, links)
 }
 
 func (s *Server) putMedia(w http.ResponseWriter, r *http.Request, u *vault.User) {
@@ -86,7 +91,7 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request, u *vault.Us
 }
 
 func (s *Server) writeRecording(w http.ResponseWriter, r *http.Request, rec *vault.Recording, media []vault.Media) {
-	doc, err := render(r, rec, media)
+	doc, err := s.render(r, rec, media)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -255,7 +260,7 @@ func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request, u *vau
 	w.Header().Set("Cache-Control", "no-store")
 	io.WriteString(w, `{"recordings":[`)
 	for i := range recs {
-		doc, err := render(r, &recs[i], media[recs[i].ID])
+		doc, err := s.render(r, &recs[i], media[recs[i].ID])
 		if err != nil {
 			s.Log.Error("cannot render recording", "tenant", u.Tenant, "recording", recs[i].ID, "err", err)
 			doc = json.RawMessage(`{"id":` + strconv.Quote(recs[i].ID) + `,"error":"cannot render"}`)

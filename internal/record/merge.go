@@ -14,7 +14,7 @@ import (
 // (vault.Media): Merge drops them from what recorders send, and Render
 // fills them in from the stored media rows. "pending" is Render's own mark
 // and is dropped so that a record fetched and sent back stays the same.
-var serverOwned = []string{"size", "sha256", "certAlias", "mediaUri", "pending"}
+var serverOwned = []string{"size", "sha256", "certAlias", "mediaUri", "storageKey", "pending"}
 
 // Merge folds incoming into the stored document (nil, empty or JSON null
 // stored: a new record) and returns the merged document in compact JSON:
@@ -206,7 +206,7 @@ func looseObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 // The order attributes are written in: the guide's, then the rest sorted.
 var (
 	topOrder   = []string{keyID, "callRecordingId", "callerPhoneNumber", "dialedPhoneNumber", keyStartTime, keyStopTime, "screenRecording", keyMediaFiles, keyEvents, "callType", "region"}
-	mediaOrder = []string{keyStartTime, keyStopTime, "callUUID", keyMediaID, "type", "duration", "tenant", "ivrprofile", "size", "sha256", keyParameters, "masks", "certAlias", "partitions", "accessgroups", "channels", "mediaUri", "pending"}
+	mediaOrder = []string{keyStartTime, keyStopTime, "callUUID", keyMediaID, "type", "duration", "tenant", "ivrprofile", "size", "sha256", keyParameters, "masks", "certAlias", "partitions", "accessgroups", "channels", "mediaUri", "storageKey", "pending"}
 	eventOrder = []string{keyOccurredAt, keyEventID, keyEvent, keyCallUUID, keyContact, keyData}
 )
 

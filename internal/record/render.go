@@ -24,6 +24,19 @@ import (
 // Rows of another recording (RecordingID set and not id) are left out.
 // A nil uri gives "mediaUri": null.
 func Render(doc json.RawMessage, id string, media []vault.Media, uri func(mediaID string) string) (json.RawMessage, error) {
+	return RenderLinks(doc, id, media, Links{MediaURI: uri})
+}
+
+// Links say where a stored media file can be fetched from.
+type Links struct {
+	MediaURI func(mediaID string) string // the API; nil: "mediaUri": null
+	// StorageKey, when set, gives the object key of a stored file in the
+	// bucket backup clients may read directly ("storageKey").
+	StorageKey func(blobKey string) string
+}
+
+// RenderLinks is Render with the storage key too, for S3 deployments.
+func RenderLinks(doc json.RawMessage, id string, media []vault.Media, links Links) (json.RawMessage, error) {
 	d, err := decodeStored(doc)
 	if err != nil {
 		return nil, err
@@ -59,7 +72,7 @@ func Render(doc json.RawMessage, id string, media []vault.Media, uri func(mediaI
 		if _, ok := entry["type"]; !ok && m.Type != "" {
 			entry["type"] = jsonString(m.Type)
 		}
-		if err := completeMedia(entry, m, uri); err != nil {
+		if err := completeMedia(entry, m, links); err != nil {
 			return nil, err
 		}
 	}
@@ -72,7 +85,7 @@ func Render(doc json.RawMessage, id string, media []vault.Media, uri func(mediaI
 			keyMediaID: jsonString(m.MediaID),
 			"type":     jsonString(m.Type),
 		}
-		if err := completeMedia(entry, m, uri); err != nil {
+		if err := completeMedia(entry, m, links); err != nil {
 			return nil, err
 		}
 		d.MediaFiles = append(d.MediaFiles, entry)
@@ -91,7 +104,7 @@ func Render(doc json.RawMessage, id string, media []vault.Media, uri func(mediaI
 }
 
 // completeMedia sets the server-owned fields of entry from the stored row.
-func completeMedia(entry map[string]json.RawMessage, m *vault.Media, uri func(string) string) error {
+func completeMedia(entry map[string]json.RawMessage, m *vault.Media, links Links) error {
 	aliases := m.CertAliases
 	if aliases == nil {
 		aliases = []string{}
@@ -104,8 +117,11 @@ func completeMedia(entry map[string]json.RawMessage, m *vault.Media, uri func(st
 	entry["sha256"] = jsonString(m.SHA256)
 	entry["certAlias"] = certAlias
 	entry["mediaUri"] = json.RawMessage("null")
-	if uri != nil {
-		entry["mediaUri"] = jsonString(uri(m.MediaID))
+	if links.MediaURI != nil {
+		entry["mediaUri"] = jsonString(links.MediaURI(m.MediaID))
+	}
+	if links.StorageKey != nil && m.BlobKey != "" {
+		entry["storageKey"] = jsonString(links.StorageKey(m.BlobKey))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,7 +93,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	svc := &service.Service{
 		Store: store, Blobs: blobs, Log: cfg.Log, Now: cfg.Now,
-		Keys: keystore.New(master, service.StoreBackend{Store: store}),
+		Keys:        keystore.New(master, service.StoreBackend{Store: store}),
+		MediaSource: mediaSource(blobURL),
 	}
 	return &Server{Config: cfg, Svc: svc, store: store, blobs: blobs}, nil
 }
@@ -181,4 +183,21 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close closes the stores.
 func (s *Server) Close() error {
 	return errors.Join(s.store.Close(), s.blobs.Close())
+}
+
+// mediaSource tells backup clients where media can be read directly: the
+// bucket, prefix, region and endpoint of an s3:// blob URL; else the API.
+func mediaSource(blobURL string) service.RCBSSettings {
+	u, err := url.Parse(blobURL)
+	if err != nil || u.Scheme != "s3" {
+		return service.RCBSSettings{MediaSource: "api"}
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return service.RCBSSettings{MediaSource: "s3", S3: &service.S3Location{
+		Bucket: u.Host, Prefix: prefix, Region: q.Get("region"), Endpoint: q.Get("endpoint"),
+	}}
 }

@@ -29,7 +29,8 @@ type Service struct {
 	// Now is the clock; nil means time.Now. Retention and expiry use it.
 	Now func() time.Time
 	// MediaSource describes where backup clients fetch media from, for
-	// GET /me/settings/rcbs.
+	// GET /me/settings/rcbs. With S3, S3.Prefix is the bucket prefix of
+	// the blob store (each tenant's media lie under Prefix + tenant + "/").
 	MediaSource RCBSSettings
 
 	verified  verifiedCache
@@ -315,11 +316,19 @@ func (s *Service) Settings(caller *vault.User) (RCBSSettings, error) {
 	}
 	if out.S3 != nil {
 		loc := *out.S3
-		loc.Prefix = strings.TrimSuffix(loc.Prefix, "/") + "/" + caller.Tenant + "/"
-		loc.Prefix = strings.TrimPrefix(loc.Prefix, "/")
+		loc.Prefix = s.StorageKey(caller.Tenant + "/")
 		out.S3 = &loc
 	}
 	return out, nil
+}
+
+// StorageKey is the object key, in the S3 bucket backup clients may read,
+// of a blob key; "" when media is not in S3.
+func (s *Service) StorageKey(blobKey string) string {
+	if s.MediaSource.S3 == nil {
+		return ""
+	}
+	return s.MediaSource.S3.Prefix + blobKey
 }
 
 func notVisible(kind, id string) error {
