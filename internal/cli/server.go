@@ -20,8 +20,8 @@ type serverFlags struct {
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dataDir, "data", "", "data directory: SQLite database, media files and master key (required)")
-	fs.StringVar(&f.db, "db", "", "metadata store; default: SQLite file in the data directory")
-	fs.StringVar(&f.blobURL, "blob", "", "media store (directory or file:// URL); default: media/ in the data directory")
+	fs.StringVar(&f.db, "db", "", "metadata store: postgres://user:pass@host/db?pool_max_conns=16, or a SQLite path; default: SQLite in the data directory")
+	fs.StringVar(&f.blobURL, "blob", "", "media store: a directory, file:///dir, s3://bucket?endpoint=…&region=…&use_path_style=true&prefix=…, or azblob://container; default: media/ in the data directory")
 }
 
 func (f *serverFlags) config(a *App) server.Config {

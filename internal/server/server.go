@@ -20,6 +20,7 @@ import (
 	"callvault/internal/blob"
 	"callvault/internal/httpapi"
 	"callvault/internal/keystore"
+	"callvault/internal/postgres"
 	"callvault/internal/service"
 	"callvault/internal/sqlite"
 	"callvault/internal/vault"
@@ -69,10 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if dbPath == "" {
 		dbPath = filepath.Join(cfg.DataDir, "callvault.db")
 	}
-	if strings.HasPrefix(dbPath, "postgres://") || strings.HasPrefix(dbPath, "postgresql://") {
-		return nil, errors.New("PostgreSQL (-db postgres://…) is not available in this build yet; use the embedded SQLite default")
-	}
-	store, err := sqlite.Open(ctx, strings.TrimPrefix(dbPath, "sqlite://"))
+	store, err := openStore(ctx, dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the metadata store: %w", err)
 	}
@@ -200,4 +198,13 @@ func mediaSource(blobURL string) service.RCBSSettings {
 	return service.RCBSSettings{MediaSource: "s3", S3: &service.S3Location{
 		Bucket: u.Host, Prefix: prefix, Region: q.Get("region"), Endpoint: q.Get("endpoint"),
 	}}
+}
+
+// openStore opens PostgreSQL for a postgres:// URL, else SQLite at a path
+// (optionally written sqlite://path).
+func openStore(ctx context.Context, db string) (vault.Store, error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return postgres.Open(ctx, db)
+	}
+	return sqlite.Open(ctx, strings.TrimPrefix(db, "sqlite://"))
 }
