@@ -243,13 +243,14 @@ type Recording struct {
 
 // MediaFile is one media entry of a record.
 type MediaFile struct {
-	MediaID   string   `json:"mediaId"`
-	Type      string   `json:"type"`
-	Size      any      `json:"size"` // a number from the server; the guide's records carry strings
-	SHA256    string   `json:"sha256"`
-	CertAlias []string `json:"certAlias"`
-	MediaURI  *string  `json:"mediaUri"`
-	Pending   bool     `json:"pending"`
+	MediaID    string   `json:"mediaId"`
+	Type       string   `json:"type"`
+	Size       any      `json:"size"` // a number from the server; the guide's records carry strings
+	SHA256     string   `json:"sha256"`
+	CertAlias  []string `json:"certAlias"`
+	MediaURI   *string  `json:"mediaUri"`
+	StorageKey string   `json:"storageKey"`
+	Pending    bool     `json:"pending"`
 }
 
 // StoredSize is the size of the stored file, or -1 when not known.

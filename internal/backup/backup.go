@@ -78,6 +78,9 @@ type Engine struct {
 	Reporter Reporter
 	Log      *slog.Logger
 	Now      func() time.Time
+	// S3, when set, reads media that carry a storageKey straight from
+	// the bucket; media without one still come through the API.
+	S3 *S3Source
 }
 
 // ErrAuth is returned when the server refuses the credentials; the run
@@ -249,6 +252,10 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 			switch {
 			case apiclient.IsAuth(err):
 				out.fatal = fmt.Errorf("%w: %v", ErrAuth, err)
+				out.fail("%s/%s: %v", rec.ID, m.MediaID, err)
+				return out
+			case errors.Is(err, ErrS3Auth):
+				out.fatal = err
 				out.fail("%s/%s: %v", rec.ID, m.MediaID, err)
 				return out
 			case err != nil:

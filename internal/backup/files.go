@@ -131,12 +131,16 @@ func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.Media
 		return false, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	partial := partialName(final)
+	open := func(offset int64) (io.ReadCloser, error) { return e.Client.OpenMedia(ctx, *m.MediaURI, offset) }
+	if e.S3 != nil && m.StorageKey != "" {
+		open = func(offset int64) (io.ReadCloser, error) { return e.S3.Open(ctx, m.StorageKey, offset) }
+	}
 	for attempt := 1; attempt <= 3; attempt++ {
-		err = e.fetch(ctx, *m.MediaURI, partial, wantSize, m.SHA256, encryptHere)
+		err = e.fetch(partial, open, wantSize, m.SHA256, encryptHere)
 		if err == nil {
 			break
 		}
-		if apiclient.IsAuth(err) || ctx.Err() != nil {
+		if apiclient.IsAuth(err) || errors.Is(err, ErrS3Auth) || ctx.Err() != nil {
 			return false, err
 		}
 		if errors.Is(err, errVerify) {
@@ -169,11 +173,11 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// fetch downloads into partial, resuming a partial file of stored bytes
-// by range, and verifies size and SHA-256 before fsyncing it. Media
-// encrypted here is checked on its plaintext as it streams, then written
-// as CMS.
-func (e *Engine) fetch(ctx context.Context, uri, partial string, wantSize int64, wantSHA string, encryptHere bool) error {
+// fetch downloads into partial what open gives (the API or S3), resuming
+// a partial file of stored bytes by range, and verifies size and SHA-256
+// before fsyncing it. Media encrypted here is checked on its plaintext as
+// it streams, then written as CMS.
+func (e *Engine) fetch(partial string, open func(offset int64) (io.ReadCloser, error), wantSize int64, wantSHA string, encryptHere bool) error {
 	h := sha256.New()
 	var offset int64
 	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
@@ -195,7 +199,7 @@ func (e *Engine) fetch(ctx context.Context, uri, partial string, wantSize int64,
 		}
 		return fmt.Errorf("%w: the partial file has the full size but another SHA-256", errVerify)
 	}
-	body, err := e.Client.OpenMedia(ctx, uri, offset)
+	body, err := open(offset)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gocloud.dev/blob"
@@ -54,10 +55,19 @@ const attrsSuffix = ".attrs"
 //     crash mid-write can leave a stray "<key>.<hex>.tmp" file behind, never
 //     a partial object under its key. Query parameters of fileblob's URL
 //     opener override these defaults.
-//   - s3://bucket?endpoint=…&region=…&use_path_style=true: S3 or MinIO,
-//     credentials from the usual AWS environment.
-//   - azblob://container: Azure Blob Storage (or Azurite), configured by
-//     the AZURE_STORAGE_* environment variables.
+//   - s3://bucket?region=…: AWS S3; for MinIO or another S3-compatible
+//     store add endpoint=http://host:port (URL-escaped) and
+//     use_path_style=true. Credentials come from the usual AWS environment
+//     (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+//   - azblob://container: Azure Blob Storage, with AZURE_STORAGE_ACCOUNT
+//     and AZURE_STORAGE_KEY (or another AZURE_STORAGE_* credential) in
+//     the environment; for Azurite add
+//     ?protocol=http&domain=127.0.0.1:10000&localemu=true.
+//   - any of them with prefix=dir/: every key lives under dir/ (gocloud's
+//     own parameter).
+//
+// Large media stream to S3 and Azure in 5 MiB parts through a buffer of
+// about 31 MiB (S3) or 10 MiB (Azure) per upload; see partSize.
 //
 // Open checks that the bucket can be reached, so that a wrong URL or
 // missing credentials fail at start-up and not on the first upload.
@@ -184,8 +194,47 @@ func ValidateKey(key string) error {
 	return nil
 }
 
+// Uploads to S3 and Azure go in parts of partSize bytes, at most
+// partConcurrency of them in flight, so that a large media file streams
+// through a bounded buffer instead of being held whole:
+//
+//   - S3 (gocloud's s3blob, the SDK's transfer manager): an object under
+//     16 MiB (the manager's fixed multipart threshold) is read into memory
+//     and sent in one PutObject. A larger one is a multipart upload of
+//     5 MiB parts (S3's minimum part size); the manager holds the first
+//     16 MiB it read plus partConcurrency+1 part buffers, about 31 MiB per
+//     upload whatever the object's size (a 64 MiB object: 13 parts).
+//   - Azure (azureblob, UploadStream): blocks of 5 MiB staged with at most
+//     partConcurrency buffers, about 10 MiB per upload, then committed.
+//
+// gocloud's defaults (8 MiB parts, 5 in flight) would hold about 64 MiB
+// per S3 upload: as much as a whole 64 MiB video. Two parts in flight
+// favour many recorders uploading at once over the speed of one upload
+// (64 MiB to MinIO on loopback still takes well under a second).
+const (
+	partSize        = 5 << 20
+	partConcurrency = 2
+)
+
+// abortGrace is how long a cancelled upload to S3 or Azure may go on
+// after the cancellation to clean up after itself (see NewWriter).
+const abortGrace = time.Minute
+
 // NewWriter starts writing key; see vault.BlobStore. The caller must
 // Close the writer, also after cancelling ctx, to release it.
+//
+// The bytes written go through a pipe to gocloud's Bucket.Upload rather
+// than its Writer: azureblob's Writer (gocloud v0.47) dereferences nil in
+// Close when the upload failed first (a cancelled context, a refused
+// request): its upload goroutine clears the pipe reader Close then uses.
+//
+// Cancelling ctx aborts the upload by failing its input, not its context:
+// the S3 transfer manager aborts a failed multipart upload with the
+// upload's own context, so a cancelled one would leave its parts behind,
+// stored and billed but invisible. The upload's context ends abortGrace
+// after ctx, in case the clean-up hangs. A local file needs none of this:
+// fileblob leaves a cancelled write uncommitted only when its own context
+// is cancelled.
 func (s *Store) NewWriter(ctx context.Context, key, contentType string) (io.WriteCloser, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
@@ -195,28 +244,50 @@ func (s *Store) NewWriter(ctx context.Context, key, contentType string) (io.Writ
 		// nothing reads the type back.
 		contentType = "application/octet-stream"
 	}
-	w, err := s.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: contentType})
-	if err != nil {
-		return nil, fmt.Errorf("blob: cannot write %q: %w", key, err)
-	}
-	wr := &writer{w: w, key: key}
+	opts := &blob.WriterOptions{ContentType: contentType, BufferSize: partSize, MaxConcurrency: partConcurrency}
+	pr, pw := io.Pipe()
+	wr := &writer{ctx: ctx, pw: pw, key: key, done: make(chan struct{})}
+	uploadCtx, stopUpload := ctx, func() {}
 	if s.localDir != "" {
 		// Keys are validated, so fileblob maps them to paths unescaped.
 		wr.syncPath = filepath.Join(s.localDir, filepath.FromSlash(key))
+	} else {
+		var cancelUpload context.CancelFunc
+		uploadCtx, cancelUpload = context.WithCancel(context.WithoutCancel(ctx))
+		stopWatching := context.AfterFunc(ctx, func() {
+			_ = pw.CloseWithError(ctx.Err()) // the upload reads the error
+			time.AfterFunc(abortGrace, cancelUpload)
+		})
+		stopUpload = func() { stopWatching(); cancelUpload() }
 	}
+	go func() {
+		defer close(wr.done)
+		wr.err = s.bucket.Upload(uploadCtx, key, pr, opts)
+		stopUpload()
+		// Unblock and fail writes after a failed upload; after a
+		// successful one the pipe is drained and closed already.
+		pr.CloseWithError(wr.err)
+	}()
 	return wr, nil
 }
 
-// writer wraps errors of a blob.Writer.
+// writer feeds an upload running in its own goroutine.
 type writer struct {
-	w        *blob.Writer
+	ctx      context.Context // the caller's
+	pw       *io.PipeWriter
 	key      string
 	syncPath string // local file to fsync after the rename, if any
+
+	done chan struct{} // closed when the upload has returned
+	err  error         // what it returned; read after done
 }
 
 func (w *writer) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
+	n, err := w.pw.Write(p)
 	if err != nil {
+		if ctxErr := w.ctx.Err(); ctxErr != nil {
+			err = ctxErr // not the closed pipe it caused
+		}
 		err = fmt.Errorf("blob: cannot write %q: %w", w.key, err)
 	}
 	return n, err
@@ -227,8 +298,12 @@ func (w *writer) Write(p []byte) (int, error) {
 // the object in metadata only after Close returns, so a crash before the
 // sync leaves at worst an unreferenced file.
 func (w *writer) Close() error {
-	if err := w.w.Close(); err != nil {
-		return fmt.Errorf("blob: cannot write %q: %w", w.key, err)
+	// After a cancellation the upload must see an error, never the end
+	// of its input, which would commit what was written so far.
+	_ = w.pw.CloseWithError(w.ctx.Err()) // nil: a plain end; never fails
+	<-w.done
+	if w.err != nil {
+		return fmt.Errorf("blob: cannot write %q: %w", w.key, w.err)
 	}
 	if w.syncPath == "" {
 		return nil

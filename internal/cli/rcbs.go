@@ -132,6 +132,12 @@ func (m *backupMain) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("cannot reach the web service: %w", err)
 	}
+	var s3src *backup.S3Source
+	if !m.cfg.MetadataOnly {
+		if s3src, err = m.mediaFromS3(ctx, client); err != nil {
+			return err
+		}
+	}
 	target := filepath.FromSlash(m.cfg.TargetDir)
 	lock, err := backup.Acquire(target, m.app.Now())
 	if err != nil {
@@ -186,8 +192,11 @@ func (m *backupMain) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("period", "from", from, "to", to, "windows", len(windows), "tenant", me.Tenant)
+	if s3src != nil {
+		log.Info("media come straight from S3", "bucket", s3src.Bucket(), "prefix", s3src.Prefix(), "awsProxy", m.cfg.AWSProxy())
+	}
 	console := newConsole(m.app.Stdout)
-	engine := &backup.Engine{Client: client, Options: opts, Reporter: console, Log: log, Now: m.app.Now}
+	engine := &backup.Engine{Client: client, S3: s3src, Options: opts, Reporter: console, Log: log, Now: m.app.Now}
 	res, runErr := engine.Run(ctx)
 	console.finish()
 	if res != nil {
@@ -235,9 +244,74 @@ func (m *backupMain) runVerify(ctx context.Context, client *apiclient.Client) er
 			fmt.Fprintln(m.app.Stdout, "This server serves media through its API; there is no S3 bucket to verify and no AWS credentials are needed.")
 			return nil
 		}
-		return fmt.Errorf("S3 bucket %s/%s: direct S3 access is not available in this version of rcbs", settings.S3.Bucket, settings.S3.Prefix)
+		return m.verifyS3(ctx, settings.S3)
 	}
 	return nil
+}
+
+// verifyS3 checks that the bucket and prefix the server gave can be read
+// with the AWS credentials, printing the guide's verification lines.
+func (m *backupMain) verifyS3(ctx context.Context, loc *apiclient.S3Location) error {
+	src, err := m.s3Source(loc)
+	if err != nil {
+		return err
+	}
+	out := m.app.Stdout
+	if proxy := m.cfg.AWSProxy(); proxy != "" {
+		fmt.Fprintf(out, "Using proxy %s for Amazon S3\n", proxy)
+	} else {
+		fmt.Fprintln(out, "Proxy is not enabled for Amazon S3 host: port:")
+	}
+	fmt.Fprintln(out, "Attempting to validate connection to AWS s3")
+	fmt.Fprintf(out, "Checking for Key: %s Bucket: %s\n", loc.Prefix, loc.Bucket)
+	if err := src.Verify(ctx); err != nil {
+		fmt.Fprintf(out, "Failed to Verify Connection to %s/%s\n", loc.Bucket, loc.Prefix)
+		return err
+	}
+	fmt.Fprintf(out, "Successfully Verified Connection to %s/%s\n", loc.Bucket, loc.Prefix)
+	return nil
+}
+
+// mediaFromS3 returns the source media are read from when the server keeps
+// them in S3 and AWS credentials are set; nil otherwise, and media come
+// through the API as for any server.
+func (m *backupMain) mediaFromS3(ctx context.Context, client *apiclient.Client) (*backup.S3Source, error) {
+	if id, secret := m.awsCredentials(); id == "" || secret == "" {
+		return nil, nil
+	}
+	settings, err := client.Settings(ctx)
+	switch {
+	case apiclient.IsNotFound(err): // a server that only serves media itself
+		return nil, nil
+	case apiclient.IsAuth(err):
+		return nil, fmt.Errorf("%w: %v", backup.ErrAuth, err)
+	case err != nil:
+		return nil, fmt.Errorf("cannot read the backup settings at %s: %w", m.cfg.SettingsURL(), err)
+	case settings.MediaSource != "s3" || settings.S3 == nil:
+		return nil, nil
+	}
+	return m.s3Source(settings.S3)
+}
+
+// s3Source makes the S3 client for a bucket and prefix the server gave.
+func (m *backupMain) s3Source(loc *apiclient.S3Location) (*backup.S3Source, error) {
+	id, secret := m.awsCredentials()
+	if id == "" || secret == "" {
+		return nil, usagef("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment to read media from S3")
+	}
+	return backup.NewS3Source(backup.S3Config{
+		Bucket: loc.Bucket, Prefix: loc.Prefix, Region: loc.Region, Endpoint: loc.Endpoint,
+		AccessKeyID: id, SecretAccessKey: secret,
+		Proxy: m.cfg.AWSProxy(), PayloadSigning: m.cfg.UsePayloadSigning,
+	})
+}
+
+// awsCredentials reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; they
+// are never printed.
+func (m *backupMain) awsCredentials() (id, secret string) {
+	id, _ = m.app.LookupEnv("AWS_ACCESS_KEY_ID")
+	secret, _ = m.app.LookupEnv("AWS_SECRET_ACCESS_KEY")
+	return id, secret
 }
 
 // console prints the guide's lines and a live progress bar.
