@@ -96,4 +96,3 @@ func bulkInsert(ctx context.Context, s *Store, tenant string, n int) error {
 	}
 	return nil
 }
-
