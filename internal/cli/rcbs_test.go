@@ -36,6 +36,7 @@ import (
 	"callvault/internal/backup/config"
 	"callvault/internal/samples"
 	"callvault/internal/server"
+	"callvault/internal/testenv"
 )
 
 // End-to-end tests of rcbs against a real callvault (SQLite and media
@@ -81,9 +82,10 @@ type ingestedMedia struct {
 func newVaultEnv(t *testing.T, screen bool) *vaultEnv {
 	t.Helper()
 	dir := t.TempDir()
+	backends := testenv.Backend(t)
 	srv, err := server.Open(context.Background(), server.Config{
-		DataDir: filepath.Join(dir, "data"),
-		Log:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		DataDir: filepath.Join(dir, "data"), DB: backends.DB, Blob: backends.Blob,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +281,17 @@ func (e *vaultEnv) baseConfig(prefix, target string, more ...string) []string {
 	return append([]string{"gwsUriPrefix", prefix + "/api/v2", "targetDir", filepath.ToSlash(target)}, more...)
 }
 
+// mediaThroughAPI keeps AWS credentials from rcbs, so that media come
+// through the API (and any fault proxy in front of it) even when the
+// server keeps them in S3. Tests here do not run in parallel.
+var mediaThroughAPI bool
+
+// throughAPI sets mediaThroughAPI for the rest of a test.
+func throughAPI(t *testing.T) {
+	mediaThroughAPI = true
+	t.Cleanup(func() { mediaThroughAPI = false })
+}
+
 // runRCBS runs rcbs in-process as the cron line would, with the
 // credentials in an injected environment and the clock now (nil: the real
 // one). Args starting with a flag run the backup, as RunRCBS does.
@@ -288,6 +301,14 @@ func runRCBS(t *testing.T, password string, now func() time.Time, args ...string
 		now = time.Now
 	}
 	env := map[string]string{"GWS_USERNAME": rcbsLogin, "GWS_PASSWORD": password}
+	// With AWS credentials, rcbs reads media straight from S3 when the
+	// server keeps them there (the postgres-minio backends); tests of the
+	// API download path set mediaThroughAPI.
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"} {
+		if v, ok := os.LookupEnv(k); ok && !mediaThroughAPI {
+			env[k] = v
+		}
+	}
 	app := &App{Name: "rcbs", commands: rcbsCommands, Stdin: strings.NewReader(""), Now: now,
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
@@ -786,6 +807,7 @@ func TestRCBSWindows(t *testing.T) {
 // and the next run completes the half file by range and fetches nothing
 // that was already complete.
 func TestRCBSResumeAfterKill(t *testing.T) {
+	throughAPI(t)
 	bin := filepath.Join(t.TempDir(), "rcbs")
 	if out, err := exec.Command("go", "build", "-o", bin, "callvault/cmd/rcbs").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
@@ -805,7 +827,15 @@ func TestRCBSResumeAfterKill(t *testing.T) {
 		"downloadMode", "multithread", "numThreads", "1")...)
 
 	cmd := exec.Command(bin, "-config", cfg)
-	cmd.Env = append(os.Environ(), "GWS_USERNAME="+rcbsLogin, "GWS_PASSWORD="+rcbsPassword)
+	// Without AWS credentials media come through the API (and so through
+	// the stalling proxy) even when the server keeps them in S3.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "GWS_USERNAME="+rcbsLogin, "GWS_PASSWORD="+rcbsPassword)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -918,6 +948,7 @@ func TestRCBSInstances(t *testing.T) {
 // 503 to a tenth of the requests and cuts a few bodies short, listings
 // included: retries bring every file home, whole, and the run succeeds.
 func TestRCBSFaultyServer(t *testing.T) {
+	throughAPI(t)
 	e := newVaultEnv(t, false)
 	stop0 := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 30 {

@@ -25,26 +25,28 @@ import (
 
 	"callvault/internal/samples"
 	"callvault/internal/server"
+	"callvault/internal/testenv"
 )
 
 // env is a real server (SQLite + files in a temp dir) behind httptest, with
 // an injectable clock.
 type env struct {
-	t    *testing.T
-	srv  *server.Server
-	http *httptest.Server
-	dir  string
-	mu   sync.Mutex
-	now  time.Time
+	t        *testing.T
+	backends *testenv.Backends
+	srv      *server.Server
+	http     *httptest.Server
+	dir      string
+	mu       sync.Mutex
+	now      time.Time
 }
 
 const adminPassword = "correct horse battery"
 
 func newEnv(t *testing.T, maxUpload int64) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), now: time.Now().UTC().Truncate(time.Second)}
+	e := &env{t: t, dir: t.TempDir(), now: time.Now().UTC().Truncate(time.Second), backends: testenv.Backend(t)}
 	srv, err := server.Open(context.Background(), server.Config{
-		DataDir: e.dir, MaxUpload: maxUpload, Now: e.clock,
+		DataDir: e.dir, DB: e.backends.DB, Blob: e.backends.Blob, MaxUpload: maxUpload, Now: e.clock,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -459,20 +461,9 @@ func TestBadInputStoresNothing(t *testing.T) {
 	if !strings.Contains(string(r.body), `"recordings":[]`) {
 		t.Fatalf("bad input left recordings: %s", r.body)
 	}
-	if files := mediaFiles(t, filepath.Join(e.dir, "media")); len(files) > 0 {
+	if files := e.backends.Objects(t, e.dir); len(files) > 0 {
 		t.Fatalf("bad input left media files: %v", files)
 	}
-}
-
-func mediaFiles(t *testing.T, dir string) []string {
-	var files []string
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, path)
-		}
-		return nil
-	})
-	return files
 }
 
 // TestInterruptedUploadLeavesNothing cuts an upload off mid-body: no
@@ -495,7 +486,7 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	// The handler notices the cut and cleans up; give it a moment.
 	var files []string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if files = mediaFiles(t, filepath.Join(e.dir, "media")); len(files) == 0 {
+		if files = e.backends.Objects(t, e.dir); len(files) == 0 {
 			break
 		}
 	}
@@ -777,7 +768,7 @@ func TestUsersAndRetention(t *testing.T) {
 	if n, err := e.srv.Svc.Sweep(context.Background()); err != nil || n != 1 {
 		t.Fatalf("second sweep: %d, %v", n, err)
 	}
-	if files := mediaFiles(t, filepath.Join(e.dir, "media")); len(files) > 0 {
+	if files := e.backends.Objects(t, e.dir); len(files) > 0 {
 		t.Fatalf("retention left media files: %v", files)
 	}
 }
