@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,41 +89,9 @@ func TestS3MultipartStreaming(t *testing.T) {
 		t.Errorf("ETag %s: want a multipart upload of 13 parts", etag)
 	}
 
-	if got, want := rcloneSHA256(t, srv, bucket+"/"+objectKey), hex.EncodeToString(written.Sum(nil)); got != want {
+	if got, want := srv.RcloneSHA256(t, bucket+"/"+objectKey), hex.EncodeToString(written.Sum(nil)); got != want {
 		t.Errorf("rclone read sha256 %s, want %s", got, want)
 	}
-}
-
-// rcloneSHA256 streams an object through `rclone cat` into SHA-256.
-func rcloneSHA256(t *testing.T, srv *testenv.S3Server, path string) string {
-	t.Helper()
-	if _, err := exec.LookPath("rclone"); err != nil {
-		t.Fatal("rclone is not installed (apt-get install rclone)")
-	}
-	cmd := exec.Command("rclone", "cat", "minio:"+path)
-	for _, kv := range os.Environ() {
-		// rclone 1.60's AWS SDK cannot apply a CA bundle to its own
-		// transport and refuses to start; MinIO here is plain HTTP.
-		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") && !strings.HasPrefix(kv, "RCLONE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		"RCLONE_CONFIG="+filepath.Join(t.TempDir(), "none.conf"),
-		"RCLONE_CONFIG_MINIO_TYPE=s3",
-		"RCLONE_CONFIG_MINIO_PROVIDER=Minio",
-		"RCLONE_CONFIG_MINIO_ENDPOINT="+srv.Endpoint,
-		"RCLONE_CONFIG_MINIO_REGION="+srv.Region,
-		"RCLONE_CONFIG_MINIO_ACCESS_KEY_ID="+srv.AccessKeyID,
-		"RCLONE_CONFIG_MINIO_SECRET_ACCESS_KEY="+srv.SecretAccessKey,
-	)
-	h := sha256.New()
-	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = h, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("rclone cat minio:%s: %v\n%s", path, err, stderr.String())
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // A cancelled write leaves nothing in the bucket: no object and no

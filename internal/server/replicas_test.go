@@ -66,7 +66,9 @@ func TestTwoReplicas(t *testing.T) {
 	rand.Read(master)
 	t.Setenv("CALLVAULT_MASTER_KEY", base64.StdEncoding.EncodeToString(master))
 	db := testenv.Postgres(t)
-	bucket := testenv.S3Bucket(t) + "&prefix=media/"
+	minio := testenv.MinIO(t)
+	bucketName := minio.NewBucket(t)
+	bucket := minio.URL(bucketName) + "&prefix=media/"
 	a, b := openReplica(t, db, bucket), openReplica(t, db, bucket)
 	ctx := context.Background()
 
@@ -116,6 +118,16 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	if len(storageKey) < len("media/acme/") || storageKey[:len("media/acme/")] != "media/acme/" {
 		t.Fatalf("storageKey %q does not lie under the bucket prefix and tenant", storageKey)
+	}
+	// An independent S3 client reads the stored file unchanged.
+	var wantSHA string
+	for _, mf := range rec.MediaFiles {
+		if mf.MediaID == audio.MediaID {
+			wantSHA = mf.SHA256
+		}
+	}
+	if got := minio.RcloneSHA256(t, bucketName+"/"+storageKey); got != wantSHA {
+		t.Fatalf("rclone reads SHA-256 %s from MinIO, the server recorded %s", got, wantSHA)
 	}
 	code, played := b.do(t, "GET", "/api/v2/recordings/"+sample.ID+"/play/"+url.PathEscape(audio.MediaID), "", nil)
 	if code != 200 || !bytes.Equal(played, audio.Data) {
