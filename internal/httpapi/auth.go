@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"time"
 
 	"callvault/internal/vault"
 )
@@ -25,7 +23,7 @@ type handlerWithUser func(w http.ResponseWriter, r *http.Request, u *vault.User)
 func (s *Server) authed(h handlerWithUser) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if login, password, ok := r.BasicAuth(); ok {
-			if wait := s.limiter.blocked(clientIP(r), login); wait > 0 {
+			if wait := s.limiter.Blocked(clientIP(r), login); wait > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 				s.writeError(w, r, vault.Errorf(vault.ERATELIMIT, "too many failed logins; try again in %d seconds", int(wait.Seconds())+1))
 				return
@@ -33,7 +31,7 @@ func (s *Server) authed(h handlerWithUser) http.HandlerFunc {
 			u, err := s.Svc.Authenticate(r.Context(), login, password)
 			if err != nil {
 				if vault.ErrorCode(err) == vault.EUNAUTHORIZED {
-					s.limiter.fail(clientIP(r), login)
+					s.limiter.Fail(clientIP(r), login)
 				}
 				s.writeError(w, r, err)
 				return
@@ -74,7 +72,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if wait := s.limiter.blocked(clientIP(r), in.UserName); wait > 0 {
+	if wait := s.limiter.Blocked(clientIP(r), in.UserName); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		s.writeError(w, r, vault.Errorf(vault.ERATELIMIT, "too many failed logins; try again in %d seconds", int(wait.Seconds())+1))
 		return
@@ -82,7 +80,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	token, sess, err := s.Svc.Login(r.Context(), in.UserName, in.Password)
 	if err != nil {
 		if vault.ErrorCode(err) == vault.EUNAUTHORIZED {
-			s.limiter.fail(clientIP(r), in.UserName)
+			s.limiter.Fail(clientIP(r), in.UserName)
 		}
 		s.writeError(w, r, err)
 		return
@@ -111,66 +109,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// loginLimiter slows password guessing: a login name or a client address
-// with too many failures in a window is refused until the window ends.
-type loginLimiter struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	windows map[string]*failWindow
-}
-
-type failWindow struct {
-	start    time.Time
-	failures int
-}
-
-const (
-	limitWindow       = time.Minute
-	maxFailsPerLogin  = 5
-	maxFailsPerClient = 20
-)
-
-func newLoginLimiter(now func() time.Time) *loginLimiter {
-	return &loginLimiter{now: now, windows: map[string]*failWindow{}}
-}
-
-// blocked returns how long the client or login must wait, or 0.
-func (l *loginLimiter) blocked(ip, login string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	var wait time.Duration
-	for key, limit := range map[string]int{"ip:" + ip: maxFailsPerClient, "login:" + login: maxFailsPerLogin} {
-		w := l.windows[key]
-		if w == nil || now.Sub(w.start) >= limitWindow {
-			continue
-		}
-		if w.failures >= limit {
-			wait = max(wait, w.start.Add(limitWindow).Sub(now))
-		}
-	}
-	return wait
-}
-
-func (l *loginLimiter) fail(ip, login string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.windows) > 100000 { // bound memory under a flood of names
-		for k, w := range l.windows {
-			if now.Sub(w.start) >= limitWindow {
-				delete(l.windows, k)
-			}
-		}
-	}
-	for _, key := range []string{"ip:" + ip, "login:" + login} {
-		w := l.windows[key]
-		if w == nil || now.Sub(w.start) >= limitWindow {
-			w = &failWindow{start: now}
-			l.windows[key] = w
-		}
-		w.failures++
-	}
 }

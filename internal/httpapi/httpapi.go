@@ -32,7 +32,7 @@ type Server struct {
 	// /metrics (the web UI of a later issue).
 	UI http.Handler
 
-	limiter  *loginLimiter
+	limiter  *service.LoginLimiter
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -57,7 +57,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
-	s.limiter = newLoginLimiter(s.now)
+	s.limiter = service.NewLoginLimiter(s.now)
 	s.initMetrics()
 
 	mux := http.NewServeMux()
