@@ -192,28 +192,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// statusOf is the one table from error codes to HTTP statuses.
-var statusOf = map[string]int{
-	vault.EINVALID:      http.StatusBadRequest,
-	vault.EUNAUTHORIZED: http.StatusUnauthorized,
-	vault.EFORBIDDEN:    http.StatusForbidden,
-	vault.ENOTFOUND:     http.StatusNotFound,
-	vault.ECONFLICT:     http.StatusConflict,
-	vault.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	vault.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
-	vault.ERATELIMIT:    http.StatusTooManyRequests,
-	vault.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	vault.EINTERNAL:     http.StatusInternalServerError,
-}
-
 // writeError answers {"code", "message"}; internal errors are logged with
 // their cause and shown only as "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := vault.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := vault.HTTPStatus(err)
 	if status >= 500 {
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"callvault/internal/service"
 	"callvault/internal/sqlite"
 	"callvault/internal/vault"
+	"callvault/internal/web"
 )
 
 // Config says where things are. Empty DB and Blob mean the embedded
@@ -118,7 +119,7 @@ func (s *Server) URL() string {
 
 // Handler is the HTTP handler, for tests that drive it without a socket.
 func (s *Server) Handler() http.Handler {
-	api := &httpapi.Server{Svc: s.Svc, Log: s.Config.Log, MaxUpload: s.Config.MaxUpload}
+	api := &httpapi.Server{Svc: s.Svc, Log: s.Config.Log, MaxUpload: s.Config.MaxUpload, UI: web.New(s.Svc, s.Config.Log).Handler()}
 	return api.Handler()
 }
 

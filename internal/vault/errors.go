@@ -3,6 +3,7 @@ package vault
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Error codes. The HTTP layer maps each to a status in one table; the CLI
@@ -72,3 +73,26 @@ var (
 	ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
 	ErrConflict = &Error{Code: ECONFLICT, Message: "already exists or in use"}
 )
+
+// httpStatus is the one table from error codes to HTTP statuses, for the
+// API and the UI alike.
+var httpStatus = map[string]int{
+	EINVALID:      http.StatusBadRequest,
+	EUNAUTHORIZED: http.StatusUnauthorized,
+	EFORBIDDEN:    http.StatusForbidden,
+	ENOTFOUND:     http.StatusNotFound,
+	ECONFLICT:     http.StatusConflict,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	ERATELIMIT:    http.StatusTooManyRequests,
+	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	EINTERNAL:     http.StatusInternalServerError,
+}
+
+// HTTPStatus is the HTTP status of err's code (500 for anything unknown).
+func HTTPStatus(err error) int {
+	if s, ok := httpStatus[ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,112 @@
+package web
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every language has exactly the keys of en-US, none empty, with the same
+// format verbs.
+func TestEveryKeyInEveryLanguage(t *testing.T) {
+	ref := langByTag[defaultLang].messages
+	if len(languages) != 16 {
+		t.Fatalf("%d languages, the guide's table has 16 UI languages", len(languages))
+	}
+	for _, l := range languages {
+		for key, en := range ref {
+			text, ok := l.messages[key]
+			if !ok || text == "" {
+				t.Errorf("%s lacks %q", l.Tag, key)
+				continue
+			}
+			if strings.Count(text, "%s") != strings.Count(en, "%s") {
+				t.Errorf("%s %q: %q has other verbs than %q", l.Tag, key, text, en)
+			}
+		}
+		for key := range l.messages {
+			if _, ok := ref[key]; !ok {
+				t.Errorf("%s has %q, which en-US lacks", l.Tag, key)
+			}
+		}
+	}
+}
+
+// Every key the templates and handlers use exists in en-US.
+func TestUsedKeysExist(t *testing.T) {
+	ref := langByTag[defaultLang].messages
+	for _, key := range []string{"role_admin", "role_supervisor", "role_agent", "role_recorder", "voice", "screen"} {
+		if _, ok := ref[key]; !ok {
+			t.Errorf("en-US lacks %q", key)
+		}
+	}
+}
+
+func TestMatchLang(t *testing.T) {
+	for _, c := range []struct{ cookie, accept, want string }{
+		{"", "", "en-US"},
+		{"", "en-GB,en;q=0.8", "en-US"},
+		{"", "en-AU", "en-US"},
+		{"", "en-ZA", "en-US"},
+		{"", "en-IN", "en-US"},
+		{"", "es-US", "es-MX"},
+		{"", "es-CO", "es-MX"},
+		{"", "es-MX", "es-MX"},
+		{"", "es-ES", "es-ES"},
+		{"", "fr-CA", "fr-CA"},
+		{"", "fr-FR", "fr-FR"},
+		{"", "fr-BE", "fr-FR"},
+		{"", "nl-NL", "nl-NL"},
+		{"", "ru-RU", "ru-RU"},
+		{"", "de-DE", "de-DE"},
+		{"", "pt-BR", "pt-BR"},
+		{"", "ko-KR", "ko-KR"},
+		{"", "ja-JP", "ja-JP"},
+		{"", "ja", "ja-JP"},
+		{"", "zh-CN", "zh-CN"},
+		{"", "zh-HK", "zh-TW"},
+		{"", "zh-Hant", "zh-TW"},
+		{"", "it-IT", "it-IT"},
+		{"", "ar-EG", "ar"},
+		{"", "ar-SA,en;q=0.5", "ar"},
+		{"", "tr-TR", "tr-TR"},
+		{"", "sv-SE", "en-US"},          // unsupported
+		{"", "sv-SE,de;q=0.7", "de-DE"}, // the first supported one
+		{"", "de;q=0.3,ja;q=0.9", "ja-JP"},
+		{"", "garbage;;", "en-US"},
+		{"ar", "ja-JP", "ar"},       // the switcher's choice wins
+		{"xx-XX", "ja-JP", "ja-JP"}, // an unknown cookie is ignored
+	} {
+		if got := matchLang(c.cookie, c.accept).Tag; got != c.want {
+			t.Errorf("cookie %q, Accept-Language %q: %s, want %s", c.cookie, c.accept, got, c.want)
+		}
+	}
+}
+
+func TestFormats(t *testing.T) {
+	at := time.Date(2021, 7, 21, 16, 49, 0, 0, time.UTC)
+	for tag, want := range map[string][2]string{
+		"en-US": {"07/21/2021 4:49:00 PM UTC", "1,234,567"},
+		"de-DE": {"21.07.2021 16:49:00 UTC", "1.234.567"},
+		"fr-FR": {"21/07/2021 16:49:00 UTC", "1\u00a0234\u00a0567"},
+		"ja-JP": {"2021/07/21 16:49:00 UTC", "1,234,567"},
+	} {
+		l := langByTag[tag]
+		if got := l.Time(at); got != want[0] {
+			t.Errorf("%s time: %q, want %q", tag, got, want[0])
+		}
+		if got := l.Num(1234567); got != want[1] && !(tag == "fr-FR" && strings.ContainsAny(got, "\u202f\u00a0")) {
+			t.Errorf("%s number: %q, want %q", tag, got, want[1])
+		}
+	}
+	if !langByTag["ar"].RTL || langByTag["ar"].Dir() != "rtl" || langByTag["ja-JP"].Dir() != "ltr" {
+		t.Error("Arabic must be right to left, the rest left to right")
+	}
+	if got := Duration(37 * time.Second); got != "0:00:37" {
+		t.Errorf("duration %q", got)
+	}
+	if !slices.ContainsFunc(languages, func(l *Lang) bool { return l.Tag == "zh-TW" }) {
+		t.Error("no Traditional Chinese")
+	}
+}

@@ -1,0 +1,341 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"callvault/internal/record"
+	"callvault/internal/service"
+	"callvault/internal/vault"
+)
+
+// pageSize is the number of rows of one search page.
+const pageSize = 50
+
+type searchForm struct {
+	From, To, Caller, Dialed, Agent, Partition, MediaType string
+}
+
+type searchRow struct {
+	ID, Caller, Dialed string
+	Start              time.Time
+	Duration           time.Duration
+	Agents             []string
+	MediaTypes         []string
+}
+
+type searchData struct {
+	Form       searchForm
+	MediaTypes []string
+	Rows       []searchRow
+	Next       string // URL of the next page, or ""
+	First      string // URL of the first page when not on it
+}
+
+// formTime reads a datetime-local value (or a date) as UTC.
+func formTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, vault.Errorf(vault.EINVALID, "%s %q: give a date and time such as 2021-07-21T16:49", name, v)
+}
+
+// zeroNano stands for a record without a start time in a cursor.
+var zeroNano = time.Time{}.UnixNano()
+
+// Cursors are opaque to the browser: the position in the search order.
+func encodeCursor(c vault.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.StartTime.UnixNano(), 10) + " " + c.ID))
+}
+
+func decodeCursor(v string) (*vault.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	ns, id, ok := strings.Cut(string(b), " ")
+	n, err2 := strconv.ParseInt(ns, 10, 64)
+	if err != nil || !ok || err2 != nil || id == "" {
+		return nil, vault.Errorf(vault.EINVALID, "the page link is not one this server gave")
+	}
+	c := &vault.Cursor{ID: id}
+	if n != zeroNano {
+		c.StartTime = time.Unix(0, n).UTC()
+	}
+	return c, nil
+}
+
+func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
+	p.Nav, p.Title = "recordings", p.L.T("search_title")
+	q := r.URL.Query()
+	form := searchForm{From: q.Get("from"), To: q.Get("to"), Caller: strings.TrimSpace(q.Get("caller")),
+		Dialed: strings.TrimSpace(q.Get("dialed")), Agent: strings.TrimSpace(q.Get("agent")),
+		Partition: strings.TrimSpace(q.Get("partition")), MediaType: q.Get("mediaType")}
+	data := &searchData{Form: form, MediaTypes: service.MediaTypes()}
+	p.Data = data
+	f := vault.SearchFilter{Caller: form.Caller, Dialed: form.Dialed, UserName: form.Agent,
+		Partition: form.Partition, MediaType: form.MediaType, Limit: pageSize + 1}
+	var err error
+	if f.StartFrom, err = formTime(p.L.T("from"), form.From); err == nil {
+		f.StartTo, err = formTime(p.L.T("to"), form.To)
+	}
+	if err == nil && form.Partition != "" && !strings.HasPrefix(form.Partition, "/") {
+		f.Partition = "/" + form.Partition // partitions are stored as paths
+	}
+	if c := q.Get("cursor"); c != "" && err == nil {
+		f.After, err = decodeCursor(c)
+	}
+	if err != nil {
+		p.Error = p.L.T("err_invalid") + " " + vault.ErrorMessage(err)
+		u.render(w, http.StatusBadRequest, "search", p)
+		return
+	}
+	recs, _, err := u.svc.Search(r.Context(), p.User, f)
+	if err != nil {
+		if vault.ErrorCode(err) == vault.EINVALID {
+			p.Error = p.L.T("err_invalid") + " " + vault.ErrorMessage(err)
+			u.render(w, http.StatusBadRequest, "search", p)
+			return
+		}
+		u.renderError(w, r, p, err)
+		return
+	}
+	more := len(recs) > pageSize
+	if more {
+		recs = recs[:pageSize]
+	}
+	for _, rec := range recs {
+		row := searchRow{ID: rec.ID, Caller: rec.CallerPhoneNumber, Dialed: rec.DialedPhoneNumber, Start: rec.StartTime,
+			Agents: rec.Agents, MediaTypes: rec.MediaTypes}
+		if !rec.StartTime.IsZero() && rec.StopTime.After(rec.StartTime) {
+			row.Duration = rec.StopTime.Sub(rec.StartTime)
+		}
+		data.Rows = append(data.Rows, row)
+	}
+	if more {
+		last := recs[len(recs)-1]
+		next := cloneValues(q)
+		next.Set("cursor", encodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID}))
+		data.Next = "/recordings?" + next.Encode()
+	}
+	if q.Get("cursor") != "" {
+		first := cloneValues(q)
+		first.Del("cursor")
+		data.First = "/recordings?" + first.Encode()
+	}
+	u.render(w, http.StatusOK, "search", p)
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		if len(v) > 0 && v[0] != "" {
+			out[k] = slices.Clone(v)
+		}
+	}
+	return out
+}
+
+type mediaView struct {
+	MediaID, Type, PlayURL string
+	Audio, Video           bool
+	Size                   int64
+	Encrypted              bool
+	CertAliases            []string
+	Fields                 []field
+}
+
+type field struct{ Name, Value string }
+
+type change struct{ Key, Value string }
+
+type timelineItem struct {
+	At       time.Time
+	Kind     string // joined, left, data, other
+	Event    string
+	Who      string
+	Offset   string // from the start of the call, h:mm:ss
+	Added    []change
+	Updated  []change
+	Deleted  []change
+	Other    []change
+	Contacts string
+}
+
+type recordingData struct {
+	ID       string
+	Start    time.Time
+	Stop     time.Time
+	Duration time.Duration
+	Caller   string
+	Dialed   string
+	Agents   []string
+	Parts    []string
+	Media    []mediaView
+	Timeline []timelineItem
+	Fields   []field
+	Raw      string
+}
+
+func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
+	p.Nav = "recordings"
+	id := r.PathValue("id")
+	rec, media, err := u.svc.Recording(r.Context(), p.User, id)
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	p.Title = p.L.T("recording_title", rec.ID)
+	data := &recordingData{ID: rec.ID, Start: rec.StartTime, Stop: rec.StopTime, Caller: rec.CallerPhoneNumber,
+		Dialed: rec.DialedPhoneNumber, Agents: rec.Agents, Parts: rec.Partitions}
+	if !rec.StartTime.IsZero() && rec.StopTime.After(rec.StartTime) {
+		data.Duration = rec.StopTime.Sub(rec.StartTime)
+	}
+	var doc struct {
+		EventHistory []map[string]json.RawMessage `json:"eventHistory"`
+		MediaFiles   []map[string]json.RawMessage `json:"mediaFiles"`
+	}
+	_ = json.Unmarshal(rec.Doc, &doc) // stored documents were validated on the way in
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal(rec.Doc, &top)
+	for _, k := range sortedKeys(top) {
+		if v, ok := scalar(top[k]); ok {
+			data.Fields = append(data.Fields, field{k, v})
+		}
+	}
+	docMedia := map[string]map[string]json.RawMessage{}
+	for _, m := range doc.MediaFiles {
+		if id, ok := scalar(m["mediaId"]); ok {
+			docMedia[id] = m
+		}
+	}
+	base := "/api/v2/recordings/" + url.PathEscape(rec.ID) + "/play/"
+	for _, m := range media {
+		mv := mediaView{MediaID: m.MediaID, Type: m.Type, PlayURL: base + url.PathEscape(m.MediaID), Size: m.Size,
+			Encrypted: m.Encrypted, CertAliases: m.CertAliases,
+			Audio: strings.HasPrefix(m.Type, "audio/"), Video: strings.HasPrefix(m.Type, "video/")}
+		for _, k := range sortedKeys(docMedia[m.MediaID]) {
+			if v, ok := scalar(docMedia[m.MediaID][k]); ok && k != "mediaId" {
+				mv.Fields = append(mv.Fields, field{k, v})
+			}
+		}
+		data.Media = append(data.Media, mv)
+	}
+	data.Timeline = timeline(doc.EventHistory, rec.StartTime)
+	if raw, err := json.MarshalIndent(json.RawMessage(rec.Doc), "", "  "); err == nil {
+		data.Raw = string(raw)
+	}
+	p.Data = data
+	u.render(w, http.StatusOK, "recording", p)
+}
+
+// timeline turns the guide's eventHistory into rows in time order:
+// parties joining and leaving, attached data added, updated and deleted.
+func timeline(events []map[string]json.RawMessage, start time.Time) []timelineItem {
+	var out []timelineItem
+	for _, e := range events {
+		item := timelineItem{}
+		if s, ok := scalar(e["occurredAt"]); ok {
+			item.At, _ = record.ParseTime(s)
+		}
+		item.Event, _ = scalar(e["event"])
+		var contact struct {
+			UserName    string `json:"userName"`
+			PhoneNumber string `json:"phoneNumber"`
+			FirstName   string `json:"firstName"`
+			LastName    string `json:"lastName"`
+		}
+		if raw, ok := e["contact"]; ok {
+			_ = json.Unmarshal(raw, &contact)
+			who := contact.UserName
+			if who == "" || who == "UNKNOWN" {
+				who = contact.PhoneNumber
+			} else if contact.FirstName != "" || contact.LastName != "" {
+				who = strings.TrimSpace(contact.FirstName+" "+contact.LastName) + " (" + contact.UserName + ")"
+			}
+			item.Who = who
+		}
+		switch strings.ToLower(item.Event) {
+		case "joined":
+			item.Kind = "joined"
+		case "left":
+			item.Kind = "left"
+		case "data":
+			item.Kind = "data"
+		default:
+			item.Kind = "other"
+		}
+		var data map[string]json.RawMessage
+		if raw, ok := e["data"]; ok && json.Unmarshal(raw, &data) == nil {
+			for _, k := range sortedKeys(data) {
+				var target *[]change
+				switch k {
+				case "added":
+					target = &item.Added
+				case "updated":
+					target = &item.Updated
+				case "deleted":
+					target = &item.Deleted
+				default:
+					v, _ := scalar(data[k])
+					item.Other = append(item.Other, change{k, v})
+					continue
+				}
+				var kv map[string]json.RawMessage
+				if json.Unmarshal(data[k], &kv) == nil {
+					for _, key := range sortedKeys(kv) {
+						v, _ := scalar(kv[key])
+						*target = append(*target, change{key, v})
+					}
+				}
+			}
+		}
+		if !start.IsZero() && !item.At.IsZero() {
+			d := item.At.Sub(start)
+			sign := ""
+			if d < 0 {
+				sign, d = "−", -d
+			}
+			s := int64(d / time.Second)
+			item.Offset = fmt.Sprintf("%s%d:%02d:%02d", sign, s/3600, s/60%60, s%60)
+		}
+		out = append(out, item)
+	}
+	slices.SortStableFunc(out, func(a, b timelineItem) int { return a.At.Compare(b.At) })
+	return out
+}
+
+// scalar renders a JSON string, number or literal as text; objects and
+// arrays are compact JSON.
+func scalar(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	switch raw[0] {
+	case '{', '[':
+		return "", false
+	}
+	return string(raw), true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
