@@ -5,7 +5,11 @@
 // first byte of decrypted Range requests), large concurrent uploads
 // (server RSS while streaming) and, only when named, rcbs (the backup
 // client `rcbs` fetching every recording of a day, against `cp -r` of the
-// server's blob directory).
+// server's blob directory) and the scale-out scenarios of issue 5, which
+// start their own servers on PostgreSQL and MinIO (scaleout.go): s3rcbs
+// (rcbs straight from S3 against `rclone copy` of the same prefix), pglist
+// (paging through 1,000,000 recordings on PostgreSQL) and replicas (ingest
+// through two servers against one).
 //
 // It builds nothing it does not own: it starts the callvault binary given by
 // -bin (or one it builds into the work directory) on a free 127.0.0.1 port
@@ -19,11 +23,24 @@
 //	go run ./bench/serverbench -scenario rcbs                # 10,000 × 150 kB through rcbs with 1, 4 and 8 threads
 //	go run ./bench/serverbench -scenario rcbs -n 300        # quick
 //
+//	source .ci/services.sh   # PostgreSQL and MinIO on loopback, for the three below
+//	go run ./bench/serverbench -scenario s3rcbs             # 10,000 × 150 kB in MinIO: rcbs (numThreads 8) against rclone copy (8 transfers)
+//	go run ./bench/serverbench -scenario pglist             # 1,000,000 recordings bulk-loaded into PostgreSQL, paged through the API
+//	go run ./bench/serverbench -scenario replicas           # 4,000 × 150 kB through one server, then through two
+//	go run ./bench/serverbench -scenario s3rcbs,pglist,replicas -n 300 -pg-records 20000 -replicas-n 300   # quick
+//
 // "all" is ingest, play, list and uploads; rcbs (several minutes at full
-// size) runs only when named.
+// size) and the scale-out scenarios run only when named. Those take
+// PostgreSQL from -pg (a server URL where the benchmark may CREATE
+// DATABASE; default $CALLVAULT_TEST_POSTGRES) and MinIO from -s3-endpoint
+// (default $CALLVAULT_TEST_S3_ENDPOINT) with AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY and AWS_REGION, both on loopback only; each
+// scenario makes its own database and bucket and drops them at the end
+// unless -keep.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -66,11 +83,22 @@ type options struct {
 	rcbsBin     string
 	rcbsThreads []int
 	dropCaches  bool
+
+	// Scale-out scenarios (scaleout.go).
+	pgURL      string // PostgreSQL server URL where databases may be created
+	s3Endpoint string // MinIO
+	s3Region   string
+	rclone     string // the rclone binary
+	s3Threads  int    // s3rcbs: rcbs numThreads, rclone --transfers and --checkers
+	s3API      bool   // s3rcbs: also an rcbs run through the API, without AWS credentials
+	pgRecords  int    // pglist: recordings bulk-loaded into PostgreSQL
+	pgPasses   int    // pglist: times the admin pages through all of them
+	replicasN  int    // replicas: recordings each phase ingests
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads, rcbs or all (= ingest, list, play, uploads; comma-separated list allowed)")
+	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads, rcbs, s3rcbs, pglist, replicas or all (= ingest, list, play, uploads; comma-separated list allowed)")
 	flag.StringVar(&o.bin, "bin", "", "callvault binary; empty: build callvault/cmd/callvault into the work directory")
 	flag.StringVar(&o.dir, "dir", "", "work directory (data dir, certificates, server log, local-limit files); default: a new directory under /tmp")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (and the server's data) at the end")
@@ -91,6 +119,15 @@ func main() {
 	flag.StringVar(&o.rcbsBin, "rcbs", "", "rcbs: the rcbs binary; empty: build callvault/cmd/rcbs into the work directory")
 	rcbsThreads := flag.String("rcbs-threads", "1,4,8", "rcbs: numThreads of the timed runs, in order (1 runs downloadMode=single); the second run reuses the last one's targetDir")
 	flag.BoolVar(&o.dropCaches, "drop-caches", true, "rcbs: sync and drop the page cache (echo 3 > /proc/sys/vm/drop_caches, needs root) before each timed step; when it fails the runs are warm-cache")
+	flag.StringVar(&o.pgURL, "pg", os.Getenv("CALLVAULT_TEST_POSTGRES"), "s3rcbs, pglist, replicas: PostgreSQL server URL (loopback) where a database may be created")
+	flag.StringVar(&o.s3Endpoint, "s3-endpoint", os.Getenv("CALLVAULT_TEST_S3_ENDPOINT"), "s3rcbs, replicas: MinIO endpoint (loopback); credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	flag.StringVar(&o.s3Region, "s3-region", cmp.Or(os.Getenv("AWS_REGION"), "us-east-1"), "s3rcbs, replicas: region of the MinIO bucket")
+	flag.StringVar(&o.rclone, "rclone", "rclone", "s3rcbs: the rclone binary")
+	flag.IntVar(&o.s3Threads, "s3-threads", 8, "s3rcbs: rcbs numThreads, and rclone --transfers and --checkers")
+	flag.BoolVar(&o.s3API, "s3-api", true, "s3rcbs: also time rcbs fetching media through the server's API (no AWS credentials in its environment)")
+	flag.IntVar(&o.pgRecords, "pg-records", 1_000_000, "pglist: recordings bulk-loaded (COPY) into PostgreSQL")
+	flag.IntVar(&o.pgPasses, "pg-passes", 2, "pglist: times the admin pages through all of them")
+	flag.IntVar(&o.replicasN, "replicas-n", 4000, "replicas: recordings (media PUT of -size bytes + metadata PUT) through one server, then as many through two")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments: %v", flag.Args())
@@ -129,8 +166,9 @@ func (o *options) check() error {
 	switch {
 	case o.n < 1, o.conc < 1, o.size < 1, o.records < 1, o.pageLen < 1 || o.pageLen > 1000,
 		o.playClients < 1, o.playRequests < 1, o.playRecordings < 1, o.playMaxRange < 1,
-		o.uploads < 1, o.uploadMB < 1, o.rssEvery < time.Millisecond, o.errorsMax < 1:
-		return errors.New("sizes must be positive (and -page at most 1000)")
+		o.uploads < 1, o.uploadMB < 1, o.rssEvery < time.Millisecond, o.errorsMax < 1,
+		o.s3Threads < 1 || o.s3Threads > 256, o.pgRecords < 1, o.pgPasses < 1 || o.pgPasses > 10, o.replicasN < 1:
+		return errors.New("sizes must be positive (and -page at most 1000, -s3-threads at most 256, -pg-passes at most 10)")
 	case o.timeout < time.Second:
 		return errors.New("-timeout must be at least 1s")
 	}
@@ -143,8 +181,12 @@ var allScenarios = []string{"ingest", "play", "list", "uploads"}
 // runOrder: rcbs first (so that the blob directory it compares with holds
 // its recordings only), then ingest (play reuses its recordings), play
 // before list (so that play is not measured against a store being
-// filled), uploads last (the heaviest).
-var runOrder = []string{"rcbs", "ingest", "play", "list", "uploads"}
+// filled), uploads last (the heaviest). The scale-out scenarios come
+// after; each starts and stops its own servers.
+var runOrder = []string{"rcbs", "ingest", "play", "list", "uploads", "s3rcbs", "replicas", "pglist"}
+
+// scaleOut are the scenarios that do not use the default server.
+var scaleOut = map[string]bool{"s3rcbs": true, "pglist": true, "replicas": true}
 
 // parseScenarios returns the chosen scenarios.
 func parseScenarios(s string) (map[string]bool, error) {
@@ -156,10 +198,10 @@ func parseScenarios(s string) (map[string]bool, error) {
 			for _, n := range allScenarios {
 				chosen[n] = true
 			}
-		case "ingest", "list", "play", "uploads", "rcbs":
+		case "ingest", "list", "play", "uploads", "rcbs", "s3rcbs", "pglist", "replicas":
 			chosen[name] = true
 		default:
-			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads, rcbs or all)", name)
+			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads, rcbs, s3rcbs, pglist, replicas or all)", name)
 		}
 	}
 	return chosen, nil
@@ -220,17 +262,23 @@ func run(ctx context.Context, o options, scenarios map[string]bool) (err error) 
 			return fmt.Errorf("go build: %w (run from inside the callvault module, or give -bin)", err)
 		}
 	}
-	srv, err := startServer(ctx, bin, dir)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if stopErr := srv.stop(); stopErr != nil {
-			err = errors.Join(err, stopErr)
+	st := &state{dir: dir, o: o, bin: bin}
+	for name := range scenarios {
+		if !scaleOut[name] {
+			srv, startErr := startServer(ctx, bin, dir, serverSpec{})
+			if startErr != nil {
+				return startErr
+			}
+			defer func() {
+				if stopErr := srv.stop(); stopErr != nil {
+					err = errors.Join(err, stopErr)
+				}
+			}()
+			st.srv, st.started = srv, append(st.started, srv)
+			break
 		}
-	}()
+	}
 
-	st := &state{srv: srv, dir: dir, o: o}
 	var sections []*section
 	began := time.Now()
 	for _, name := range runOrder {
@@ -254,20 +302,26 @@ func run(ctx context.Context, o options, scenarios map[string]bool) (err error) 
 			sec, err = st.uploadsScenario(ctx)
 		case "rcbs":
 			sec, err = st.rcbsScenario(ctx)
+		case "s3rcbs":
+			sec, err = st.s3rcbsScenario(ctx)
+		case "pglist":
+			sec, err = st.pglistScenario(ctx)
+		case "replicas":
+			sec, err = st.replicasScenario(ctx)
 		}
 		if sec != nil {
 			sections = append(sections, sec)
 		}
 		if err != nil {
-			printReport(os.Stdout, o, srv, sections, time.Since(began))
+			printReport(os.Stdout, st.started, sections, time.Since(began))
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if !srv.alive() {
-			printReport(os.Stdout, o, srv, sections, time.Since(began))
-			return fmt.Errorf("the server exited during %s: %v (log: %s)", name, srv.exitErr(), srv.logPath)
+		if !scaleOut[name] && !st.srv.alive() {
+			printReport(os.Stdout, st.started, sections, time.Since(began))
+			return fmt.Errorf("the server exited during %s: %v (log: %s)", name, st.srv.exitErr(), st.srv.logPath)
 		}
 	}
-	printReport(os.Stdout, o, srv, sections, time.Since(began))
+	printReport(os.Stdout, st.started, sections, time.Since(began))
 	return ctx.Err()
 }
 
@@ -291,7 +345,7 @@ func (s *section) note(format string, args ...any) {
 	s.notes = append(s.notes, fmt.Sprintf(format, args...))
 }
 
-func printReport(w io.Writer, o options, srv *server, sections []*section, took time.Duration) {
+func printReport(w io.Writer, servers []*server, sections []*section, took time.Duration) {
 	fmt.Fprintf(w, "\nserverbench %s, %d CPUs, run took %v\n",
 		time.Now().Format("2006-01-02 15:04 MST"), numCPU(), took.Round(time.Second))
 	fmt.Fprintf(w, "\nArgs: %s\n", strings.Join(os.Args[1:], " "))
@@ -315,12 +369,14 @@ func printReport(w io.Writer, o options, srv *server, sections []*section, took 
 			}
 		}
 	}
-	if lines, n := srv.logErrors(5); n > 0 {
-		fmt.Fprintf(w, "\n**The server logged %d ERROR lines**, e.g.:\n\n", n)
-		for _, l := range lines {
-			fmt.Fprintf(w, "    %s\n", l)
+	for _, srv := range servers {
+		if lines, n := srv.logErrors(5); n > 0 {
+			fmt.Fprintf(w, "\n**The server %s logged %d ERROR lines**, e.g.:\n\n", filepath.Base(srv.logPath), n)
+			for _, l := range lines {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		} else {
+			fmt.Fprintf(w, "\nThe server %s logged no ERROR lines.\n", filepath.Base(srv.logPath))
 		}
-	} else {
-		fmt.Fprintf(w, "\nThe server logged no ERROR lines.\n")
 	}
 }

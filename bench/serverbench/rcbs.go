@@ -61,15 +61,9 @@ func (st *state) rcbsScenario(ctx context.Context) (*section, error) {
 	sec := &section{errs: errs, title: fmt.Sprintf("rcbs: back up %d recordings of one %d-byte audio/mp3 file each (stop times spread over a day), "+
 		"numThreads %s, against `cp -r` of the blob directory", o.n, o.size, joinInts(o.rcbsThreads))}
 
-	bin := o.rcbsBin
-	if bin == "" {
-		bin = filepath.Join(st.dir, "rcbs")
-		progress("  building %s", bin)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "callvault/cmd/rcbs")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return sec, fmt.Errorf("go build rcbs: %w (run from inside the callvault module, or give -rcbs)", err)
-		}
+	bin, err := st.rcbsBinary(ctx)
+	if err != nil {
+		return sec, err
 	}
 
 	// Recordings start evenly over [now − 25 h, now − 1 h); the period
@@ -215,13 +209,31 @@ func (st *state) rcbsScenario(ctx context.Context) (*section, error) {
 	return sec, nil
 }
 
-// runRCBS writes run's config.properties next to its targetDir and runs
-// rcbs once, timed.
-func (st *state) runRCBS(ctx context.Context, bin string, env []string, run *rcbsRun, mode string, from, to time.Time) {
+// rcbsBinary is -rcbs, or rcbs built into the work directory the first
+// time it is asked for.
+func (st *state) rcbsBinary(ctx context.Context) (string, error) {
+	if st.o.rcbsBin != "" {
+		return st.o.rcbsBin, nil
+	}
+	bin := filepath.Join(st.dir, "rcbs")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	progress("  building %s", bin)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "callvault/cmd/rcbs")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build rcbs: %w (run from inside the callvault module, or give -rcbs)", err)
+	}
+	return bin, nil
+}
+
+// writeRCBSConfig writes run's config.properties next to its targetDir
+// and returns its path.
+func (st *state) writeRCBSConfig(run *rcbsRun, mode string, from, to time.Time) (string, error) {
 	dir := filepath.Dir(run.target)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		run.problem("%v", err)
-		return
+		return "", err
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "# serverbench: rcbs %s\n", run.label)
@@ -231,7 +243,15 @@ func (st *state) runRCBS(ctx context.Context, bin string, env []string, run *rcb
 		fmt.Fprintf(&cfg, "numThreads=%d\n", run.threads)
 	}
 	cfgPath := filepath.Join(dir, run.name+".properties")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
+	return cfgPath, os.WriteFile(cfgPath, []byte(cfg.String()), 0o644)
+}
+
+// runRCBS writes run's config.properties next to its targetDir and runs
+// rcbs once, timed.
+func (st *state) runRCBS(ctx context.Context, bin string, env []string, run *rcbsRun, mode string, from, to time.Time) {
+	dir := filepath.Dir(run.target)
+	cfgPath, err := st.writeRCBSConfig(run, mode, from, to)
+	if err != nil {
 		run.problem("%v", err)
 		return
 	}
@@ -243,7 +263,7 @@ func (st *state) runRCBS(ctx context.Context, bin string, env []string, run *rcb
 	cmd.Stdout, cmd.Stderr = &limitedBuffer{b: &stdout, max: 1 << 20}, &limitedBuffer{b: &stderr, max: 64 << 10}
 	cpu0, cpuErr := procCPU(st.srv.pid)
 	t0 := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	run.wall = time.Since(t0)
 	if cpu1, err := procCPU(st.srv.pid); err == nil && cpuErr == nil {
 		run.serverCPU = cpu1 - cpu0

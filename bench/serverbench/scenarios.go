@@ -27,6 +27,14 @@ type state struct {
 	media      []string // recordings with a stored media file <id>+mediaSuffix
 	mediaSize  int64    // its plaintext size
 	recordings int      // recordings stored so far by this run
+
+	// writers, when set, are the servers putRecordings spreads its clients
+	// over (client w uses writers[w % len]); else every client uses srv.
+	writers []*server
+	// bin is the callvault binary; started lists every server started,
+	// for the report's count of ERROR lines.
+	bin     string
+	started []*server
 }
 
 const mediaSuffix = "-a.mp3"
@@ -74,29 +82,29 @@ func metadata(id string, i int, start time.Time, half bool) []byte {
 	return b
 }
 
-func (st *state) putMedia(ctx context.Context, id string, i int, size int64) error {
+func putMedia(ctx context.Context, srv *server, id string, i int, size int64) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	req, err := st.srv.request(ctx, http.MethodPut, "/api/v2/recordings/"+url.PathEscape(id)+"/media/"+url.PathEscape(id+mediaSuffix),
+	req, err := srv.request(ctx, http.MethodPut, "/api/v2/recordings/"+url.PathEscape(id)+"/media/"+url.PathEscape(id+mediaSuffix),
 		adminLogin, adminPassword, body('m', i, size), size)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "audio/mp3")
-	_, err = st.srv.call(req, http.StatusCreated, false)
+	_, err = srv.call(req, http.StatusCreated, false)
 	return err
 }
 
-func (st *state) putMeta(ctx context.Context, id string, i int, start time.Time, half bool) error {
+func putMeta(ctx context.Context, srv *server, id string, i int, start time.Time, half bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	doc := metadata(id, i, start, half)
-	req, err := st.srv.request(ctx, http.MethodPut, "/api/v2/recordings/"+url.PathEscape(id), adminLogin, adminPassword, bytes.NewReader(doc), int64(len(doc)))
+	req, err := srv.request(ctx, http.MethodPut, "/api/v2/recordings/"+url.PathEscape(id), adminLogin, adminPassword, bytes.NewReader(doc), int64(len(doc)))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	_, err = st.srv.call(req, http.StatusOK, false)
+	_, err = srv.call(req, http.StatusOK, false)
 	return err
 }
 
@@ -121,7 +129,11 @@ func (st *state) putRecordings(ctx context.Context, prefix string, n, conc int, 
 	defer stopTicker()
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range conc {
+	for w := range conc {
+		srv := st.srv
+		if len(st.writers) > 0 {
+			srv = st.writers[w%len(st.writers)]
+		}
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
@@ -131,7 +143,7 @@ func (st *state) putRecordings(ctx context.Context, prefix string, n, conc int, 
 				id := fmt.Sprintf("%s%07d", prefix, i)
 				t0 := time.Now()
 				if size > 0 {
-					if err := st.putMedia(ctx, id, i, size); err != nil {
+					if err := putMedia(ctx, srv, id, i, size); err != nil {
 						if errs.add(err) {
 							cancel()
 						}
@@ -139,7 +151,7 @@ func (st *state) putRecordings(ctx context.Context, prefix string, n, conc int, 
 					}
 				}
 				t1 := time.Now()
-				if err := st.putMeta(ctx, id, i, startOf(i), half != nil && half(i)); err != nil {
+				if err := putMeta(ctx, srv, id, i, startOf(i), half != nil && half(i)); err != nil {
 					if errs.add(err) {
 						cancel()
 					}
@@ -577,7 +589,7 @@ func (st *state) uploadsScenario(ctx context.Context) (*section, error) {
 	for i := range o.uploads {
 		wg.Go(func() {
 			t0 := time.Now()
-			if err := st.putMedia(ctx2, fmt.Sprintf("upl%07d", i), i, size); err != nil {
+			if err := putMedia(ctx2, st.srv, fmt.Sprintf("upl%07d", i), i, size); err != nil {
 				if errs.add(err) {
 					cancel()
 				}

@@ -39,19 +39,43 @@ type server struct {
 	waitErr error
 }
 
+// serverSpec says how to start one `callvault serve`. The zero value is
+// the default: SQLite and media files in <dir>/data, log <dir>/server.log.
+type serverSpec struct {
+	name  string   // "" for the default; else data dir <dir>/<name>-data, log <dir>/<name>.log
+	db    string   // -db; "" for SQLite in the data directory
+	blob  string   // -blob; "" for media/ in the data directory
+	env   []string // added to the environment of init and serve (CALLVAULT_MASTER_KEY for replicas)
+	reuse bool     // the tenant and its certificate already exist in db (a second replica): no init, no certificate
+}
+
 // startServer initialises a data directory under dir, makes and uploads a
-// voice certificate, and starts the server.
-func startServer(ctx context.Context, bin, dir string) (*server, error) {
+// voice certificate, and starts the server (with spec.reuse only starts
+// it).
+func startServer(ctx context.Context, bin, dir string, spec serverSpec) (*server, error) {
 	s := &server{dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
-	initCmd := exec.CommandContext(ctx, bin, "init", "-data", s.dataDir, "-tenant", tenant, "-admin", adminLogin)
-	initCmd.Env = append(os.Environ(), "CALLVAULT_ADMIN_PASSWORD="+adminPassword)
-	if out, err := initCmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("callvault init: %v: %s", err, out)
+	if spec.name != "" {
+		s.dataDir, s.logPath = filepath.Join(dir, spec.name+"-data"), filepath.Join(dir, spec.name+".log")
 	}
+	var storeArgs []string
+	if spec.db != "" {
+		storeArgs = append(storeArgs, "-db", spec.db)
+	}
+	if spec.blob != "" {
+		storeArgs = append(storeArgs, "-blob", spec.blob)
+	}
+	env := append(os.Environ(), spec.env...)
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	gen := exec.CommandContext(ctx, bin, "certgen", "-subj", "/CN=serverbench/O=callvault", "-days", "3650", "-out", certPath, "-keyout", keyPath)
-	if out, err := gen.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("callvault certgen: %v: %s", err, out)
+	if !spec.reuse {
+		initCmd := exec.CommandContext(ctx, bin, append([]string{"init", "-data", s.dataDir, "-tenant", tenant, "-admin", adminLogin}, storeArgs...)...)
+		initCmd.Env = append(env, "CALLVAULT_ADMIN_PASSWORD="+adminPassword)
+		if out, err := initCmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("callvault init: %v: %s", err, out)
+		}
+		gen := exec.CommandContext(ctx, bin, "certgen", "-subj", "/CN=serverbench/O=callvault", "-days", "3650", "-out", certPath, "-keyout", keyPath)
+		if out, err := gen.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("callvault certgen: %v: %s", err, out)
+		}
 	}
 
 	port, err := freePort()
@@ -63,7 +87,8 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		return nil, err
 	}
 	// Not CommandContext: stop() ends it with SIGINT, as an operator would.
-	s.cmd = exec.Command(bin, "serve", "-data", s.dataDir, "-addr", "127.0.0.1:"+strconv.Itoa(port))
+	s.cmd = exec.Command(bin, append([]string{"serve", "-data", s.dataDir, "-addr", "127.0.0.1:" + strconv.Itoa(port)}, storeArgs...)...)
+	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
 	if err := s.cmd.Start(); err != nil {
 		s.logFile.Close()
@@ -88,6 +113,9 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		return nil, err
 	}
 	progress("server pid %d on %s, data %s", s.pid, s.base, s.dataDir)
+	if spec.reuse {
+		return s, nil
+	}
 
 	// The certificate, assigned for voice at once.
 	var buf bytes.Buffer
