@@ -32,8 +32,8 @@ func mediaURI(r *http.Request, id string) func(string) string {
 
 // render gives a recording in the guide's format with its media completed
 // (and, when media lie in S3, the object key backup clients can read).
-func (s *Server) render(r *http.Request, rec *vault.Recording, media []vault.Media) (json.RawMessage, error) {
-	links := record.Links{MediaURI: mediaURI(r, rec.ID)}
+func (s *Server) render(r *http.Request, rec *vault.Recording, media []vault.Media, compact bool) (json.RawMessage, error) {
+	links := record.Links{MediaURI: mediaURI(r, rec.ID), Compact: compact}
 	if s.Svc.MediaSource.S3 != nil {
 		links.StorageKey = s.Svc.StorageKey
 	}
@@ -91,7 +91,7 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request, u *vault.Us
 }
 
 func (s *Server) writeRecording(w http.ResponseWriter, r *http.Request, rec *vault.Recording, media []vault.Media) {
-	doc, err := s.render(r, rec, media)
+	doc, err := s.render(r, rec, media, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -260,7 +260,7 @@ func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request, u *vau
 	w.Header().Set("Cache-Control", "no-store")
 	io.WriteString(w, `{"recordings":[`)
 	for i := range recs {
-		doc, err := s.render(r, &recs[i], media[recs[i].ID])
+		doc, err := s.render(r, &recs[i], media[recs[i].ID], true)
 		if err != nil {
 			s.Log.Error("cannot render recording", "tenant", u.Tenant, "recording", recs[i].ID, "err", err)
 			doc = json.RawMessage(`{"id":` + strconv.Quote(recs[i].ID) + `,"error":"cannot render"}`)

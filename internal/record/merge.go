@@ -225,6 +225,10 @@ func (d *Doc) encode(lists bool) (json.RawMessage, error) {
 		{keyMediaFiles, d.MediaFiles, mediaOrder},
 		{keyEvents, d.Events, eventOrder},
 	} {
+		if list.key == keyEvents && d.rawEvents != nil {
+			top[keyEvents] = d.rawEvents
+			continue
+		}
 		if len(list.entries) == 0 && !lists {
 			delete(top, list.key)
 			continue

@@ -34,6 +34,9 @@ type Doc struct {
 	MediaFiles []map[string]json.RawMessage
 	// Events is the eventHistory list in the order sent.
 	Events []map[string]json.RawMessage
+	// rawEvents, when set, is written for eventHistory instead of Events:
+	// rendering passes the stored list through without decoding it.
+	rawEvents json.RawMessage
 }
 
 // MediaIDs returns the mediaId of each mediaFiles entry, in order, so that

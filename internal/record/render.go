@@ -33,11 +33,14 @@ type Links struct {
 	// StorageKey, when set, gives the object key of a stored file in the
 	// bucket backup clients may read directly ("storageKey").
 	StorageKey func(blobKey string) string
+	// Compact leaves the record unindented (search pages: smaller, and
+	// faster to write).
+	Compact bool
 }
 
 // RenderLinks is Render with the storage key too, for S3 deployments.
 func RenderLinks(doc json.RawMessage, id string, media []vault.Media, links Links) (json.RawMessage, error) {
-	d, err := decodeStored(doc)
+	d, events, err := decodeForRender(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +94,15 @@ func RenderLinks(doc json.RawMessage, id string, media []vault.Media, links Link
 		d.MediaFiles = append(d.MediaFiles, entry)
 	}
 
+	// The events go back as stored, not decoded and re-encoded one by one
+	// (they are most of a record's bytes).
+	d.rawEvents = events
 	compact, err := d.encode(true)
 	if err != nil {
 		return nil, err
+	}
+	if links.Compact {
+		return compact, nil
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, compact, "", "  "); err != nil {
@@ -101,6 +110,32 @@ func RenderLinks(doc json.RawMessage, id string, media []vault.Media, links Link
 	}
 	out.WriteByte('\n')
 	return out.Bytes(), nil
+}
+
+// decodeForRender reads a stored record like decodeStored but leaves its
+// eventHistory as raw bytes, which rendering passes through untouched.
+func decodeForRender(raw json.RawMessage) (*Doc, json.RawMessage, error) {
+	doc := &Doc{Fields: map[string]json.RawMessage{}}
+	raw = bytes.TrimSpace(raw)
+	events := json.RawMessage("[]")
+	if len(raw) == 0 || string(raw) == "null" {
+		return doc, events, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
+		return nil, nil, vault.Wrap(vault.EINTERNAL, err, "cannot read the stored metadata record")
+	}
+	var err error
+	if doc.MediaFiles, err = storedList(top[keyMediaFiles]); err != nil {
+		return nil, nil, vault.Wrap(vault.EINTERNAL, err, "cannot read the stored record's mediaFiles")
+	}
+	if e, ok := top[keyEvents]; ok && kindOf(e) == kindArray {
+		events = e
+	}
+	delete(top, keyMediaFiles)
+	delete(top, keyEvents)
+	doc.Fields = top
+	return doc, events, nil
 }
 
 // completeMedia sets the server-owned fields of entry from the stored row.
