@@ -46,50 +46,7 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	b.Logf("inserted %d recordings in %v", n, time.Since(started).Round(time.Millisecond))
 
-	oneTeam := -1 // not counted unless every agent has as many calls
-	if n%200 == 0 {
-		oneTeam = n / 40
-	}
-	for _, bc := range []struct {
-		name   string
-		access vault.Access
-		want   int // records visible; -1: not checked
-	}{
-		{"All", vault.Access{All: true}, n},
-		// A manager of half the agents, who also holds one partition.
-		{"GroupsHalf", vault.Access{Groups: []string{"/Site0", "/billing"}}, -1},
-		// A team lead: one team of 5 agents, 1/40 of the recordings.
-		{"GroupsOneTeam", vault.Access{Groups: []string{"/Site1/Team3"}}, oneTeam},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			total := 0
-			for b.Loop() {
-				total += pageThrough(b, s, bc.access, bc.want)
-			}
-			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
-		})
-	}
-}
-
-func pageThrough(b *testing.B, s *Store, access vault.Access, want int) int {
-	f := vault.SearchFilter{Limit: 1000}
-	n := 0
-	for {
-		page, err := s.SearchRecordings(context.Background(), "acme", f, access)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n += len(page)
-		if len(page) < f.Limit {
-			break
-		}
-		last := page[len(page)-1]
-		f.After = &vault.Cursor{StartTime: last.StartTime, ID: last.ID}
-	}
-	if want >= 0 && n != want {
-		b.Fatalf("paged %d records, want %d", n, want)
-	}
-	return n
+	testenv.BenchSearch(b, s, "acme", n)
 }
 
 // bulkInsert stores recordings 0 to n-1 of a tenant that has none yet, in

@@ -1,8 +1,10 @@
 package testenv
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"testing"
 	"time"
 
 	"callvault/internal/vault"
@@ -54,4 +56,54 @@ func BenchRecording(tenant string, i int) vault.Recording {
 	r.Doc = doc
 	r.CreatedAt, r.UpdatedAt = r.StartTime, r.StopTime
 	return r
+}
+
+// BenchSearch pages, as sub-benchmarks, through the n BenchRecording
+// records of tenant in s with three kinds of access (everything; a manager
+// of half the agents who also holds a partition; one team lead), and
+// reports records/s. Every store's search benchmark runs it, so their
+// figures compare.
+func BenchSearch(b *testing.B, s vault.Store, tenant string, n int) {
+	oneTeam := -1 // counted only when every agent has as many calls
+	if n%200 == 0 {
+		oneTeam = n / 40
+	}
+	for _, bc := range []struct {
+		name   string
+		access vault.Access
+		want   int // records visible; -1: not checked
+	}{
+		{"All", vault.Access{All: true}, n},
+		{"GroupsHalf", vault.Access{Groups: []string{"/Site0", "/billing"}}, -1},
+		{"GroupsOneTeam", vault.Access{Groups: []string{"/Site1/Team3"}}, oneTeam},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			total := 0
+			for b.Loop() {
+				total += pageThrough(b, s, tenant, bc.access, bc.want)
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+func pageThrough(b *testing.B, s vault.Store, tenant string, access vault.Access, want int) int {
+	f := vault.SearchFilter{Limit: 1000}
+	n := 0
+	for {
+		page, err := s.SearchRecordings(context.Background(), tenant, f, access)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(page)
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.After = &vault.Cursor{StartTime: last.StartTime, ID: last.ID}
+	}
+	if want >= 0 && n != want {
+		b.Fatalf("paged %d records, want %d", n, want)
+	}
+	return n
 }
