@@ -13,16 +13,26 @@ import (
 	"callvault/internal/vault"
 )
 
-func BenchmarkListPage(b *testing.B) {
+// benchServer opens a server with a tenant "bench" and its admin
+// admin@bench (password bench-password), closed when b ends.
+func benchServer(b *testing.B) (*server.Server, *vault.User) {
+	b.Helper()
 	srv, err := server.Open(context.Background(), server.Config{DataDir: b.TempDir(), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.Close()
-	ctx := context.Background()
-	if _, err := srv.Svc.InitTenant(ctx, "bench", "admin", "bench-password"); err != nil {
+	b.Cleanup(func() { srv.Close() })
+	admin, err := srv.Svc.InitTenant(context.Background(), "bench", "admin", "bench-password")
+	if err != nil {
 		b.Fatal(err)
 	}
+	return srv, admin
+}
+
+// BenchmarkListPage renders 1,000-record search pages through the API.
+func BenchmarkListPage(b *testing.B) {
+	srv, _ := benchServer(b)
+	ctx := context.Background()
 	for i := 0; i < 2000; i++ {
 		r := testenv.BenchRecording("bench", i)
 		srv.Svc.Store.UpdateRecording(ctx, "bench", r.ID, func(x *vault.Recording, _ []vault.Media) error { *x = r; return nil })

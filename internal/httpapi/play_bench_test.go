@@ -3,14 +3,11 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"callvault/internal/certs"
-	"callvault/internal/server"
 	"callvault/internal/service"
 	"callvault/internal/vault"
 )
@@ -18,16 +15,8 @@ import (
 // BenchmarkPlayRange is the server side of one playback request: a 64 KiB
 // range of an encrypted 150 KB recording, many requests in parallel.
 func BenchmarkPlayRange(b *testing.B) {
-	srv, err := server.Open(context.Background(), server.Config{DataDir: b.TempDir(), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv, admin := benchServer(b)
 	ctx := context.Background()
-	admin, err := srv.Svc.InitTenant(ctx, "bench", "admin", "bench-password")
-	if err != nil {
-		b.Fatal(err)
-	}
 	pair, _ := certs.Generate(certs.GenerateOptions{Subject: "/CN=bench", Days: 30})
 	keyPEM, _ := certs.EncodePrivateKeyPEM(pair.Key, false)
 	if _, err := srv.Svc.UploadCertificate(ctx, admin, certs.EncodeCertificatePEM(pair.Cert), keyPEM, nil, []vault.Usage{vault.UsageVoice}); err != nil {
