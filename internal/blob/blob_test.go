@@ -176,7 +176,7 @@ func TestReaderAtSectionSeek(t *testing.T) {
 	if err := write(t, s, context.Background(), "k", "0123456789"); err != nil {
 		t.Fatal(err)
 	}
-	ra := blob.NewReaderAt(context.Background(), s, "k", 10)
+	ra := vault.NewBlobReaderAt(context.Background(), s, "k", 10)
 	defer ra.Close()
 	if ra.Size() != 10 {
 		t.Errorf("Size = %d, want 10", ra.Size())

@@ -6,7 +6,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
-	"time"
 
 	"callvault/internal/service"
 	"callvault/internal/vault"
@@ -198,16 +197,15 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, u *vault.Use
 }
 
 type retentionJSON struct {
-	Days *float64 `json:"retentionDays"`
+	Days *int `json:"retentionDays"`
 }
 
 func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	d, err := s.Svc.Retention(r.Context(), u)
+	days, err := s.Svc.Retention(r.Context(), u)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	days := d.Hours() / 24
 	writeJSON(w, http.StatusOK, retentionJSON{Days: &days})
 }
 
@@ -218,14 +216,10 @@ func (s *Server) putRetention(w http.ResponseWriter, r *http.Request, u *vault.U
 		return
 	}
 	if in.Days == nil {
-		s.writeError(w, r, vault.Errorf(vault.EINVALID, "give retentionDays (0 keeps recordings for ever)"))
+		s.writeError(w, r, vault.Errorf(vault.EINVALID, "give retentionDays: whole days from 1 to %d, or 0 to keep recordings for ever", service.MaxRetentionDays))
 		return
 	}
-	if *in.Days < 0 || *in.Days > 36500 {
-		s.writeError(w, r, vault.Errorf(vault.EINVALID, "retentionDays must be between 0 and 36500"))
-		return
-	}
-	if err := s.Svc.SetRetention(r.Context(), u, time.Duration(*in.Days*24*float64(time.Hour))); err != nil {
+	if err := s.Svc.SetRetention(r.Context(), u, *in.Days); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -437,7 +437,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 		{"media type not allowed", "PUT", "/api/v2/recordings/R1/media/m.exe", "application/x-msdownload", audio, 415, "unsupported"},
 		{"no media type", "PUT", "/api/v2/recordings/R1/media/m.mp3", "", audio, 415, "unsupported"},
 		{"body over the limit", "PUT", "/api/v2/recordings/R1/media/big.mp3", "audio/mp3", make([]byte, 1<<20+1), 413, "too_large"},
-		{"CMS that is not CMS", "PUT", "/api/v2/recordings/R1/media/x.bin", "application/pkcs7-mime", audio, 400, "invalid"},
+		{"CMS that is not CMS", "PUT", "/api/v2/recordings/R1/media/x.mp3", "application/pkcs7-mime", audio, 400, "invalid"},
 		{"unknown search parameter", "GET", "/api/v2/recordings?colour=red", "", nil, 400, "invalid"},
 		{"bad search time", "GET", "/api/v2/recordings?startTime=yesterday", "", nil, 400, "invalid"},
 		{"limit over 1000", "GET", "/api/v2/recordings?limit=1001", "", nil, 400, "invalid"},

@@ -66,7 +66,14 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 	if res.Warning != "" {
 		out["warning"] = res.Warning
 	}
-	writeJSON(w, http.StatusCreated, out)
+	status := http.StatusCreated
+	if !res.Created {
+		status = http.StatusOK // the same file was stored already
+	}
+	if m.ContentSHA256 != "" {
+		out["contentSha256"] = m.ContentSHA256
+	}
+	writeJSON(w, status, out)
 }
 
 func nonNil(s []string) []string {

@@ -95,7 +95,7 @@ func TestReplicas(t *testing.T) {
 	if _, err := b.Tenant(ctx, "acme"); err != nil {
 		t.Fatalf("replica b does not see a's tenant: %v", err)
 	}
-	if _, err := b.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m1", BlobKey: "acme/r1/m1"}); err != nil {
+	if _, _, err := b.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m1", BlobKey: "acme/r1/m1"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, media, err := a.Recording(ctx, "acme", "r1", vault.Access{All: true}); err != nil || len(media) != 1 || media[0].BlobKey != "acme/r1/m1" {

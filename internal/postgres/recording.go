@@ -375,63 +375,75 @@ func (s *Store) ExpiredRecordings(ctx context.Context, tenant string, cutoff tim
 }
 
 // PutMedia records a stored media file, creating the recording row if
-// metadata has not arrived yet, and returns the row it replaced or nil.
-// ErrNotFound if the tenant does not exist. The recording's row is locked
-// first, so media writes of one recording queue behind each other and
-// behind UpdateRecording; the certificates the file is encrypted for are
-// share-locked, so DeleteCertificate cannot miss it.
-func (s *Store) PutMedia(ctx context.Context, m vault.Media) (*vault.Media, error) {
-	var old *vault.Media
+// metadata has not arrived yet. A stored row is never replaced: it is
+// returned with stored=false. ErrNotFound if the tenant does not exist. The
+// recording's row is locked first, so media writes of one recording queue
+// behind each other and behind UpdateRecording; the certificates the file
+// is encrypted for are share-locked and must all still exist (else
+// ErrConflict), so DeleteCertificate either counts the file or, having
+// deleted the certificate first, makes this upload fail.
+func (s *Store) PutMedia(ctx context.Context, m vault.Media) (vault.Media, bool, error) {
+	var existing vault.Media
+	var stored bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		old = nil
+		stored = false
 		now := toMS(s.now())
 		createdMS := toMS(m.CreatedAt)
 		if createdMS == 0 {
 			createdMS = now
 		}
-		var batch pgx.Batch
-		batch.Queue(`INSERT INTO recordings (tenant, id, created_ms, updated_ms) VALUES ($1, $2, $3, $3)
+		if _, err := tx.Exec(ctx, `INSERT INTO recordings (tenant, id, created_ms, updated_ms) VALUES ($1, $2, $3, $3)
 			ON CONFLICT (tenant, id) DO UPDATE SET updated_ms = EXCLUDED.updated_ms`,
-			m.Tenant, m.RecordingID, now)
-		batch.Queue(`SELECT `+mediaColumns+` FROM media WHERE tenant = $1 AND recording_id = $2 AND media_id = $3`,
-			m.Tenant, m.RecordingID, m.MediaID).QueryRow(func(row pgx.Row) error {
-			previous, err := scanMedia(row)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return nil
-			case err != nil:
+			m.Tenant, m.RecordingID, now); err != nil {
+			return err
+		}
+		previous, err := scanMedia(tx.QueryRow(ctx, `SELECT `+mediaColumns+` FROM media
+			WHERE tenant = $1 AND recording_id = $2 AND media_id = $3`, m.Tenant, m.RecordingID, m.MediaID))
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			existing = previous
+			return nil
+		}
+		if len(m.CertAliases) > 0 {
+			rows, err := tx.Query(ctx, `SELECT alias FROM certificates WHERE tenant = $1 AND alias = ANY($2) FOR SHARE`,
+				m.Tenant, textArray(m.CertAliases))
+			if err != nil {
 				return err
 			}
-			old = &previous
-			return nil
-		})
-		if len(m.CertAliases) > 0 {
-			batch.Queue(`SELECT 1 FROM certificates WHERE tenant = $1 AND alias = ANY($2) FOR SHARE`,
-				m.Tenant, textArray(m.CertAliases))
+			present, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			if len(present) != len(slices.Compact(slices.Sorted(slices.Values(m.CertAliases)))) {
+				return fmt.Errorf("%w: a certificate the file is encrypted for was deleted", vault.ErrConflict)
+			}
 		}
-		batch.Queue(`INSERT INTO media
-			(tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (tenant, recording_id, media_id) DO UPDATE SET
-				type = EXCLUDED.type, encrypted = EXCLUDED.encrypted, cert_aliases = EXCLUDED.cert_aliases,
-				size = EXCLUDED.size, sha256 = EXCLUDED.sha256, blob_key = EXCLUDED.blob_key,
-				created_ms = EXCLUDED.created_ms`,
+		if _, err := tx.Exec(ctx, `INSERT INTO media
+			(tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms, content_sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			m.Tenant, m.RecordingID, m.MediaID, m.Type, m.Encrypted, textArray(m.CertAliases),
-			m.Size, m.SHA256, m.BlobKey, createdMS)
-		batch.Queue(`DELETE FROM media_certs WHERE tenant = $1 AND recording_id = $2 AND media_id = $3`,
-			m.Tenant, m.RecordingID, m.MediaID)
-		if len(m.CertAliases) > 0 {
-			batch.Queue(`INSERT INTO media_certs (tenant, alias, recording_id, media_id)
-				SELECT $1, alias, $3, $4 FROM unnest($2::text[]) AS alias
-				ON CONFLICT DO NOTHING`, m.Tenant, textArray(m.CertAliases), m.RecordingID, m.MediaID)
+			m.Size, m.SHA256, m.BlobKey, createdMS, m.ContentSHA256); err != nil {
+			return err
 		}
-		return tx.SendBatch(ctx, &batch).Close()
+		if len(m.CertAliases) > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO media_certs (tenant, alias, recording_id, media_id)
+				SELECT $1, alias, $3, $4 FROM unnest($2::text[]) AS alias
+				ON CONFLICT DO NOTHING`, m.Tenant, textArray(m.CertAliases), m.RecordingID, m.MediaID); err != nil {
+				return err
+			}
+		}
+		existing, stored = m, true
+		existing.CreatedAt = fromMS(createdMS)
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: cannot store media %q of recording %q of tenant %q: %w",
+		return vault.Media{}, false, fmt.Errorf("postgres: cannot store media %q of recording %q of tenant %q: %w",
 			m.MediaID, m.RecordingID, m.Tenant, classify(err))
 	}
-	return old, nil
+	return existing, stored, nil
 }
 
 // MediaOf returns the media rows of the given recordings, by recording
@@ -456,7 +468,7 @@ func (s *Store) MediaOf(ctx context.Context, tenant string, ids []string) (map[s
 	return nil, fmt.Errorf("postgres: cannot read media of %d recordings of tenant %q: %w", len(ids), tenant, err)
 }
 
-const mediaColumns = `tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms`
+const mediaColumns = `tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms, content_sha256`
 
 // listMedia returns a recording's media sorted by media id.
 func listMedia(ctx context.Context, tx pgx.Tx, tenant, recordingID string) ([]vault.Media, error) {
@@ -475,7 +487,7 @@ func scanMedia(row scanner) (vault.Media, error) {
 		createdMS   int64
 	)
 	err := row.Scan(&m.Tenant, &m.RecordingID, &m.MediaID, &m.Type, &m.Encrypted, &certAliases,
-		&m.Size, &m.SHA256, &m.BlobKey, &createdMS)
+		&m.Size, &m.SHA256, &m.BlobKey, &createdMS, &m.ContentSHA256)
 	if err != nil {
 		return vault.Media{}, err
 	}

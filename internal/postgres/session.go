@@ -105,3 +105,11 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	}
 	return nil
 }
+
+// DeleteUserSessions ends every session of one user.
+func (s *Store) DeleteUserSessions(ctx context.Context, tenant, userName string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE tenant = $1 AND user_name = $2`, tenant, userName); err != nil {
+		return fmt.Errorf("postgres: cannot end the sessions of %s@%s: %w", userName, tenant, err)
+	}
+	return nil
+}

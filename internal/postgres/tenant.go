@@ -86,17 +86,19 @@ func (s *Store) CreateUser(ctx context.Context, u vault.User) error {
 		updatedAt = createdAt
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO users
-		(tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		(tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms,
+		 first_name, last_name, email, disabled)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		u.Tenant, u.Name, textArray(u.Roles), u.AgentHierarchy, textArray(u.AccessGroups), u.PasswordHash,
-		toMS(createdAt), toMS(updatedAt))
+		toMS(createdAt), toMS(updatedAt), u.FirstName, u.LastName, u.Email, u.Disabled)
 	if err != nil {
 		return fmt.Errorf("postgres: cannot create user %q of tenant %q: %w", u.Name, u.Tenant, classify(err))
 	}
 	return nil
 }
 
-const userColumns = `tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms`
+const userColumns = `tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms,
+	first_name, last_name, email, disabled`
 
 // User returns one user; ErrNotFound.
 func (s *Store) User(ctx context.Context, tenant, name string) (vault.User, error) {
@@ -128,7 +130,8 @@ func scanUser(row scanner) (vault.User, error) {
 		roles, groups        []string
 		createdMS, updatedMS int64
 	)
-	err := row.Scan(&u.Tenant, &u.Name, &roles, &u.AgentHierarchy, &groups, &u.PasswordHash, &createdMS, &updatedMS)
+	err := row.Scan(&u.Tenant, &u.Name, &roles, &u.AgentHierarchy, &groups, &u.PasswordHash, &createdMS, &updatedMS,
+		&u.FirstName, &u.LastName, &u.Email, &u.Disabled)
 	if err != nil {
 		return vault.User{}, err
 	}
@@ -138,21 +141,41 @@ func scanUser(row scanner) (vault.User, error) {
 	return u, nil
 }
 
-// UpdateUser replaces a user's roles, hierarchy, groups and (when not
-// empty) password hash; ErrNotFound.
+// UpdateUser replaces a user's roles, hierarchy, groups, names, e-mail,
+// disabled flag and (when not empty) password hash; ErrNotFound.
 func (s *Store) UpdateUser(ctx context.Context, u vault.User) error {
 	// The caller's UpdatedAt is what it read; the change happens now.
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET
 		roles = $1, agent_hierarchy = $2, access_groups = $3,
 		password_hash = CASE WHEN $4::text = '' THEN password_hash ELSE $4::text END,
-		updated_ms = $5
+		updated_ms = $5, first_name = $8, last_name = $9, email = $10, disabled = $11
 		WHERE tenant = $6 AND name = $7`,
-		textArray(u.Roles), u.AgentHierarchy, textArray(u.AccessGroups), u.PasswordHash, toMS(s.now()), u.Tenant, u.Name)
+		textArray(u.Roles), u.AgentHierarchy, textArray(u.AccessGroups), u.PasswordHash, toMS(s.now()), u.Tenant, u.Name,
+		u.FirstName, u.LastName, u.Email, u.Disabled)
 	if err == nil {
 		err = affectedOne(tag)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: cannot update user %q of tenant %q: %w", u.Name, u.Tenant, err)
+	}
+	return nil
+}
+
+// DeleteUser removes a user and their sessions; ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, tenant, name string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE tenant = $1 AND name = $2`, tenant, name)
+		if err == nil {
+			err = affectedOne(tag)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE tenant = $1 AND user_name = $2`, tenant, name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: cannot delete user %q of tenant %q: %w", name, tenant, err)
 	}
 	return nil
 }

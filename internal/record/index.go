@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"callvault/internal/vault"
 )
 
 // Index is what search needs, lifted out of a merged document.
@@ -71,6 +73,7 @@ func IndexOf(doc json.RawMessage) (Index, error) {
 			maxStop = t
 		}
 		if typ, _ := stringOf(m["type"]); typ != "" {
+			typ = vault.NormalizeMediaType(typ)
 			types = append(types, typ)
 			if strings.HasPrefix(typ, "video/") {
 				idx.ScreenRecording = true

@@ -14,7 +14,7 @@ import (
 // (vault.Media): Merge drops them from what recorders send, and Render
 // fills them in from the stored media rows. "pending" is Render's own mark
 // and is dropped so that a record fetched and sent back stays the same.
-var serverOwned = []string{"size", "sha256", "certAlias", "mediaUri", "storageKey", "pending"}
+var serverOwned = []string{"size", "sha256", "contentSha256", "certAlias", "mediaUri", "storageKey", "pending"}
 
 // Merge folds incoming into the stored document (nil, empty or JSON null
 // stored: a new record) and returns the merged document in compact JSON:

@@ -66,15 +66,20 @@ func RenderLinks(doc json.RawMessage, id string, media []vault.Media, links Link
 		mediaID := mediaIDOf(entry)
 		dropServerOwned(entry)
 		m, ok := stored[mediaID]
+		// The stored row's type is the truth; either is normalised
+		// (audio/mp3, never audio/mpeg) so that rcbs's mediaTypePattern
+		// sees one name for MP3.
+		if ok && m.Type != "" {
+			entry["type"] = jsonString(vault.NormalizeMediaType(m.Type))
+		} else if typ, isString := stringOf(entry["type"]); isString && typ != "" {
+			entry["type"] = jsonString(vault.NormalizeMediaType(typ))
+		}
 		if !ok {
 			entry["mediaUri"] = json.RawMessage("null")
 			entry["pending"] = json.RawMessage("true")
 			continue
 		}
 		described[mediaID] = true
-		if _, ok := entry["type"]; !ok && m.Type != "" {
-			entry["type"] = jsonString(m.Type)
-		}
 		if err := completeMedia(entry, m, links); err != nil {
 			return nil, err
 		}
@@ -86,7 +91,7 @@ func RenderLinks(doc json.RawMessage, id string, media []vault.Media, links Link
 		m := stored[mediaID]
 		entry := map[string]json.RawMessage{
 			keyMediaID: jsonString(m.MediaID),
-			"type":     jsonString(m.Type),
+			"type":     jsonString(vault.NormalizeMediaType(m.Type)),
 		}
 		if err := completeMedia(entry, m, links); err != nil {
 			return nil, err
@@ -150,6 +155,9 @@ func completeMedia(entry map[string]json.RawMessage, m *vault.Media, links Links
 	}
 	entry["size"] = json.RawMessage(strconv.FormatInt(m.Size, 10))
 	entry["sha256"] = jsonString(m.SHA256)
+	if m.ContentSHA256 != "" {
+		entry["contentSha256"] = jsonString(m.ContentSHA256)
+	}
 	entry["certAlias"] = certAlias
 	entry["mediaUri"] = json.RawMessage("null")
 	if links.MediaURI != nil {

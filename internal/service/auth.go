@@ -77,7 +77,10 @@ func SplitLogin(login string) (user, tenant string, err error) {
 	return login[:i], login[i+1:], nil
 }
 
-var errBadLogin = vault.Errorf(vault.EUNAUTHORIZED, "wrong user name or password")
+var (
+	errBadLogin = vault.Errorf(vault.EUNAUTHORIZED, "wrong user name or password")
+	errDisabled = vault.Errorf(vault.EUNAUTHORIZED, "this account is disabled; ask an administrator")
+)
 
 // Authenticate checks a login ("user@tenant") and password and returns the
 // user. Every failure looks the same to the caller.
@@ -101,6 +104,10 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*va
 			return nil, errBadLogin
 		}
 		s.verified.add(u.PasswordHash, password, s.now())
+	}
+	if u.Disabled {
+		// Only after the password matched: a guesser learns nothing.
+		return nil, errDisabled
 	}
 	return &u, nil
 }
@@ -195,8 +202,14 @@ func (s *Service) SessionUser(ctx context.Context, token string) (vault.Session,
 		return vault.Session{}, nil, err
 	}
 	u, err := s.Store.User(ctx, sess.Tenant, sess.UserName)
-	if err != nil {
+	if errors.Is(err, vault.ErrNotFound) {
 		return vault.Session{}, nil, vault.Errorf(vault.EUNAUTHORIZED, "the session's user no longer exists")
+	}
+	if err != nil {
+		return vault.Session{}, nil, err
+	}
+	if u.Disabled {
+		return vault.Session{}, nil, errDisabled
 	}
 	return sess, &u, nil
 }

@@ -3,24 +3,28 @@ package service
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"maps"
 	"mime"
 	"os"
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"callvault/internal/access"
-	"callvault/internal/blob"
 	"callvault/internal/certs"
 	"callvault/internal/cms"
 	"callvault/internal/record"
@@ -30,28 +34,29 @@ import (
 // CMSType is the Content-Type of media that arrives encrypted already.
 const CMSType = "application/pkcs7-mime"
 
-// mediaUsages are the plaintext media types accepted, and which
-// certificates encrypt each: voice for audio, screen for video.
+// mediaUsages are the plaintext media types accepted (as
+// vault.NormalizeMediaType names them), and which certificates encrypt
+// each: voice for audio, screen for video. Nothing else is stored, so that
+// playback never serves a type a browser would run (text/html, SVG, …).
 var mediaUsages = map[string]vault.Usage{
-	"audio/mp3":   vault.UsageVoice,
-	"audio/mpeg":  vault.UsageVoice,
-	"audio/wav":   vault.UsageVoice,
-	"audio/x-wav": vault.UsageVoice,
-	"audio/ogg":   vault.UsageVoice,
-	"audio/opus":  vault.UsageVoice,
-	"video/mp4":   vault.UsageScreen,
-	"video/webm":  vault.UsageScreen,
+	"audio/mp3":  vault.UsageVoice,
+	"audio/wav":  vault.UsageVoice,
+	"audio/ogg":  vault.UsageVoice,
+	"audio/opus": vault.UsageVoice,
+	"video/mp4":  vault.UsageScreen,
+	"video/webm": vault.UsageScreen,
 }
 
 // MediaTypes lists the accepted plaintext media types.
 func MediaTypes() []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for t := range mediaUsages {
-			if !yield(t) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(mediaUsages))
+}
+
+// AcceptedMediaType reports whether t (normalised) is a media type the
+// server stores and plays.
+func AcceptedMediaType(t string) bool {
+	_, ok := mediaUsages[vault.NormalizeMediaType(t)]
+	return ok
 }
 
 // PutMediaInput is one media upload.
@@ -68,100 +73,84 @@ type PutMediaInput struct {
 
 // PutMediaResult says what was stored.
 type PutMediaResult struct {
-	Media   vault.Media
+	Media vault.Media
+	// Created is false when the same file was stored already (a
+	// recorder's retry): nothing changed.
+	Created bool
 	Warning string // e.g. stored unencrypted because no screen certificate is assigned
+}
+
+// upload is a media upload once its type is known: how it is stored.
+type upload struct {
+	media      vault.Media
+	body       io.Reader
+	cms        bool                // arrived encrypted; stored as it came
+	recipients []*x509.Certificate // encrypt for these (plaintext uploads)
+	openKey    *rsa.PrivateKey     // opens a CMS upload, for its content hash
+	warning    string
 }
 
 // PutMedia stores one media file. Plaintext is encrypted on the way in for
 // every certificate assigned for its kind, streaming, never held whole;
-// CMS is stored as it came. The object becomes visible, and the metadata
-// row points to it, only once it is complete.
+// CMS is stored as it came (and decrypted in the same pass, when a tenant
+// key opens it, for its content hash). The object becomes visible, and
+// the metadata row points to it, only once it is complete.
+//
+// Stored media are evidence and never replaced: the same file again is a
+// no-op (Created false), other bytes for a stored media id are refused
+// with ECONFLICT and the stored file stays.
 func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaInput) (*PutMediaResult, error) {
 	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder); err != nil {
 		return nil, err
 	}
-	if err := CheckID("recording id", in.RecordingID); err != nil {
+	if err := vault.CheckID("recording id", in.RecordingID); err != nil {
 		return nil, err
 	}
-	if err := CheckID("media id", in.MediaID); err != nil {
+	if err := vault.CheckMediaID("media id", in.RecordingID, in.MediaID); err != nil {
 		return nil, err
 	}
-	contentType, _, err := mime.ParseMediaType(in.ContentType)
+	up, err := s.prepareUpload(ctx, caller.Tenant, in)
 	if err != nil {
-		return nil, vault.Errorf(vault.EUNSUPPORTED, "Content-Type %q: give the media type, such as audio/mp3, video/mp4 or %s", in.ContentType, CMSType)
+		return nil, err
 	}
-	contentType = strings.ToLower(contentType)
-	tenant := caller.Tenant
-	res := &PutMediaResult{Media: vault.Media{Tenant: tenant, RecordingID: in.RecordingID, MediaID: in.MediaID, CreatedAt: s.now()}}
-	m := &res.Media
-
-	body := in.Body
-	var recipients []*x509.Certificate
-	switch usage, ok := mediaUsages[contentType]; {
-	case contentType == CMSType:
-		m.Encrypted = true
-		m.Type = guessMediaType(in.MediaType, in.MediaID)
-		br := bufio.NewReaderSize(body, 64<<10)
-		head, _ := br.Peek(64 << 10)
-		ids, err := cms.Inspect(bytes.NewReader(head))
-		if err != nil {
-			return nil, vault.Wrap(vault.EINVALID, err, "the body is %s but not a CMS EnvelopedData message this server can open", CMSType)
-		}
-		m.CertAliases, err = s.aliasesFor(ctx, tenant, ids)
-		if err != nil {
+	m := &up.media
+	// A stored file is compared with the upload, which is then only
+	// hashed: no blob is written for a retry.
+	if existing, found, err := s.storedMedia(ctx, caller.Tenant, in.RecordingID, in.MediaID); err != nil {
+		return nil, err
+	} else if found {
+		if err := s.hashUpload(up, in.Size); err != nil {
 			return nil, err
 		}
-		if len(m.CertAliases) == 0 {
-			res.Warning = "none of this tenant's certificates is a recipient of the file: it is stored but cannot be played here"
-		}
-		body = br
-	case ok:
-		m.Type = contentType
-		certList, aliases, err := s.encryptionCerts(ctx, tenant, usage)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case len(certList) > 0:
-			m.Encrypted = true
-			m.CertAliases = aliases
-			recipients = certList
-		case usage == vault.UsageScreen:
-			// The guide: with no screen certificate, screen recordings
-			// are not encrypted.
-			res.Warning = "no certificate is assigned for screen recordings: stored unencrypted"
-		default:
-			return nil, vault.Errorf(vault.ECONFLICT, "no valid certificate is assigned for voice recordings: upload one and assign it (POST /api/v2/certificates/{alias}/assign?usage=voice), then retry")
-		}
-	default:
-		return nil, vault.Errorf(vault.EUNSUPPORTED, "media type %q is not accepted; use one of %s or %s", contentType, strings.Join(MediaTypes(), ", "), CMSType)
+		return s.sameOrConflict(existing, up)
 	}
 
 	suffix := make([]byte, 8)
 	if _, err := rand.Read(suffix); err != nil {
 		return nil, err
 	}
-	// A fresh key per upload: a replaced file is swapped in by the
-	// metadata row, never overwritten in place.
-	m.BlobKey = path.Join(tenant, in.RecordingID, in.MediaID, hex.EncodeToString(suffix))
-	storedType := m.Type
-	if m.Encrypted {
-		storedType = CMSType
-	}
-	if err := s.writeBlob(ctx, m, storedType, body, in.Size, recipients); err != nil {
+	// A fresh key per upload: two racing uploads of one media id never
+	// write to the same object; the store keeps the first.
+	m.BlobKey = path.Join(caller.Tenant, in.RecordingID, in.MediaID, hex.EncodeToString(suffix))
+	if err := s.writeBlob(ctx, up, in.Size); err != nil {
 		return nil, err
 	}
-	old, err := s.Store.PutMedia(ctx, *m)
+	existing, stored, err := s.Store.PutMedia(ctx, *m)
 	if err != nil {
 		s.deleteBlob(m.BlobKey)
+		if errors.Is(err, vault.ErrConflict) {
+			return nil, vault.Wrap(vault.ECONFLICT, err, "a certificate this file was encrypted for was deleted during the upload; nothing was stored: retry")
+		}
 		return nil, errf(err, "cannot record media %s", in.MediaID)
 	}
-	if old != nil && old.BlobKey != m.BlobKey {
-		s.deleteBlob(old.BlobKey)
+	if !stored {
+		// Another upload of this media id won the race.
+		s.deleteBlob(m.BlobKey)
+		return s.sameOrConflict(existing, up)
 	}
 	// Search by media type also finds media whose metadata has not come.
 	if m.Type != "" {
-		err := s.Store.UpdateRecording(ctx, tenant, in.RecordingID, func(r *vault.Recording, _ []vault.Media) error {
+		err := s.Store.UpdateRecording(ctx, caller.Tenant, in.RecordingID, func(r *vault.Recording, _ []vault.Media) error {
 			if !slices.Contains(r.MediaTypes, m.Type) {
 				r.MediaTypes = slices.Sorted(slices.Values(append(r.MediaTypes, m.Type)))
 			}
@@ -175,31 +164,193 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 			return nil, errf(err, "cannot index media %s", in.MediaID)
 		}
 	}
-	s.log().Info("media stored", "tenant", tenant, "recording", in.RecordingID, "media", in.MediaID, "type", m.Type,
+	s.log().Info("media stored", "tenant", caller.Tenant, "recording", in.RecordingID, "media", in.MediaID, "type", m.Type,
 		"size", m.Size, "encrypted", m.Encrypted, "certAlias", m.CertAliases, "by", caller.Name)
-	return res, nil
+	return &PutMediaResult{Media: *m, Created: true, Warning: up.warning}, nil
 }
 
-// writeBlob streams body into a new blob, encrypting it for recipients
-// when there are any, and fills m.Size and m.SHA256 from the stored bytes.
-// On any failure the blob write is aborted: nothing appears under the key.
-func (s *Service) writeBlob(ctx context.Context, m *vault.Media, storedType string, body io.Reader, size int64, recipients []*x509.Certificate) error {
+// prepareUpload decides how an upload is stored from its Content-Type:
+// plaintext of an accepted type is encrypted for the certificates assigned
+// for its kind; CMS is kept as it is, its plaintext type taken from
+// X-Media-Type or the media id.
+func (s *Service) prepareUpload(ctx context.Context, tenant string, in PutMediaInput) (*upload, error) {
+	contentType, _, err := mime.ParseMediaType(in.ContentType)
+	if err != nil {
+		return nil, vault.Errorf(vault.EUNSUPPORTED, "Content-Type %q: give the media type, such as audio/mp3, video/mp4 or %s", in.ContentType, CMSType)
+	}
+	contentType = vault.NormalizeMediaType(contentType)
+	up := &upload{media: vault.Media{Tenant: tenant, RecordingID: in.RecordingID, MediaID: in.MediaID, CreatedAt: s.now()}, body: in.Body}
+	m := &up.media
+	if contentType == CMSType {
+		up.cms, m.Encrypted = true, true
+		if m.Type, err = cmsMediaType(in.MediaType, in.MediaID); err != nil {
+			return nil, err
+		}
+		br := bufio.NewReaderSize(in.Body, 64<<10)
+		head, _ := br.Peek(64 << 10)
+		ids, err := cms.Inspect(bytes.NewReader(head))
+		if err != nil {
+			return nil, vault.Wrap(vault.EINVALID, err, "the body is %s but not a CMS EnvelopedData message this server can open", CMSType)
+		}
+		if m.CertAliases, err = s.aliasesFor(ctx, tenant, ids); err != nil {
+			return nil, err
+		}
+		if len(m.CertAliases) == 0 {
+			up.warning = "none of this tenant's certificates is a recipient of the file: it is stored but cannot be played here, and its content hash is unknown"
+		} else if up.openKey, err = s.keyFor(ctx, tenant, m.CertAliases); err != nil {
+			return nil, err
+		}
+		up.body = br
+		return up, nil
+	}
+	usage, ok := mediaUsages[contentType]
+	if !ok {
+		return nil, vault.Errorf(vault.EUNSUPPORTED, "media type %q is not accepted; use one of %s or %s", contentType, strings.Join(MediaTypes(), ", "), CMSType)
+	}
+	m.Type = contentType
+	certList, aliases, err := s.encryptionCerts(ctx, tenant, usage)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(certList) > 0:
+		m.Encrypted, m.CertAliases, up.recipients = true, aliases, certList
+	case usage == vault.UsageScreen:
+		// The guide: with no screen certificate, screen recordings are
+		// not encrypted.
+		up.warning = "no certificate is assigned for screen recordings: stored unencrypted"
+	default:
+		return nil, vault.Errorf(vault.ECONFLICT, "no valid certificate is assigned for voice recordings: upload one and assign it (POST /api/v2/certificates/{alias}/assign?usage=voice), then retry")
+	}
+	return up, nil
+}
+
+// cmsMediaType names the plaintext type of a pre-encrypted file: the
+// X-Media-Type given, else a guess from the media id's extension. It must
+// be a type the server accepts for plaintext too.
+func cmsMediaType(given, mediaID string) (string, error) {
+	if given != "" {
+		t, _, err := mime.ParseMediaType(given)
+		if err != nil || !AcceptedMediaType(t) {
+			return "", vault.Errorf(vault.EUNSUPPORTED, "X-Media-Type %q is not accepted; use one of %s", given, strings.Join(MediaTypes(), ", "))
+		}
+		return vault.NormalizeMediaType(t), nil
+	}
+	lower := strings.ToLower(mediaID)
+	for _, guess := range []struct{ ext, typ string }{
+		{".mp3", "audio/mp3"}, {".wav", "audio/wav"}, {".ogg", "audio/ogg"}, {".opus", "audio/opus"},
+		{".mp4", "video/mp4"}, {".webm", "video/webm"},
+	} {
+		if strings.Contains(lower, guess.ext) {
+			return guess.typ, nil
+		}
+	}
+	return "", vault.Errorf(vault.EUNSUPPORTED, "say what the encrypted file holds: X-Media-Type: one of %s", strings.Join(MediaTypes(), ", "))
+}
+
+// storedMedia returns the stored row of a media id, if any.
+func (s *Service) storedMedia(ctx context.Context, tenant, recordingID, mediaID string) (vault.Media, bool, error) {
+	_, media, err := s.Store.Recording(ctx, tenant, recordingID, vault.Access{All: true})
+	if errors.Is(err, vault.ErrNotFound) {
+		return vault.Media{}, false, nil
+	}
+	if err != nil {
+		return vault.Media{}, false, err
+	}
+	for _, m := range media {
+		if m.MediaID == mediaID {
+			return m, true, nil
+		}
+	}
+	return vault.Media{}, false, nil
+}
+
+// sameOrConflict answers an upload of a media id that is stored already:
+// the same file (the same stored bytes for CMS, the same plaintext
+// otherwise) is a no-op; anything else is refused.
+func (s *Service) sameOrConflict(existing vault.Media, up *upload) (*PutMediaResult, error) {
+	m := &up.media
+	same := false
+	switch {
+	case up.cms:
+		same = m.SHA256 == existing.SHA256
+	default:
+		same = existing.ContentSHA256 != "" && m.ContentSHA256 == existing.ContentSHA256
+	}
+	if !same {
+		s.log().Warn("refused to replace stored media", "tenant", m.Tenant, "recording", m.RecordingID, "media", m.MediaID,
+			"storedSha256", existing.SHA256, "storedContentSha256", existing.ContentSHA256)
+		return nil, vault.Errorf(vault.ECONFLICT, "media %s of recording %s is stored already with other content; stored media are never replaced", m.MediaID, m.RecordingID)
+	}
+	return &PutMediaResult{Media: existing}, nil
+}
+
+// hashUpload reads an upload to its end for its hashes only (a retry of a
+// stored file): the SHA-256 of the bytes as sent, and of the plaintext
+// for plaintext uploads.
+func (s *Service) hashUpload(up *upload, size int64) error {
+	h := sha256.New()
+	n, err := io.Copy(h, up.body)
+	if err == nil && size >= 0 && n != size {
+		err = vault.Errorf(vault.EINVALID, "the body has %d bytes, Content-Length said %d", n, size)
+	}
+	if err != nil {
+		return uploadError(err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	up.media.SHA256 = sum
+	if !up.cms {
+		up.media.ContentSHA256 = sum
+	}
+	return nil
+}
+
+// writeBlob streams the upload into a new blob, encrypting it for the
+// recipients when there are any, and fills Size, SHA256 (of the stored
+// bytes) and ContentSHA256 (of the plaintext; for CMS uploads by
+// decrypting them in the same pass). On any failure the blob write is
+// aborted: nothing appears under the key.
+func (s *Service) writeBlob(ctx context.Context, up *upload, size int64) error {
+	m := &up.media
+	storedType := m.Type
+	if m.Encrypted {
+		storedType = CMSType
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bw, err := s.Blobs.NewWriter(wctx, m.BlobKey, storedType)
 	if err != nil {
 		return errf(err, "cannot store media")
 	}
-	h := sha256.New()
+	stored := sha256.New()
 	counter := &countingWriter{}
-	out := io.MultiWriter(bw, h, counter)
-	if len(recipients) > 0 {
-		err = cms.Encrypt(out, body, size, recipients, cms.Options{Cipher: cms.AES128CBC})
-	} else {
+	writers := []io.Writer{bw, stored, counter}
+	var content *contentHash
+	if up.cms && up.openKey != nil {
+		content = newCMSContentHash(up.openKey)
+		writers = append(writers, content)
+	}
+	out := io.MultiWriter(writers...)
+	plain := sha256.New()
+	switch {
+	case len(up.recipients) > 0:
+		err = cms.Encrypt(out, io.TeeReader(up.body, plain), size, up.recipients, cms.Options{Cipher: cms.AES128CBC})
+	default:
 		var n int64
-		n, err = io.Copy(out, body)
+		n, err = io.Copy(out, up.body)
 		if err == nil && size >= 0 && n != size {
 			err = vault.Errorf(vault.EINVALID, "the body has %d bytes, Content-Length said %d", n, size)
+		}
+	}
+	if content != nil {
+		early := content.decryptErr()
+		sum, decErr := content.finish(err)
+		switch {
+		case early != nil || err == nil && decErr != nil:
+			err = vault.Wrap(vault.EINVALID, cmp.Or(early, decErr), "the file does not decrypt with the key of certificate %s; nothing was stored",
+				strings.Join(m.CertAliases, ", "))
+		case err == nil:
+			m.ContentSHA256 = sum
 		}
 	}
 	if err != nil {
@@ -211,8 +362,71 @@ func (s *Service) writeBlob(ctx context.Context, m *vault.Media, storedType stri
 		return errf(err, "cannot store media")
 	}
 	m.Size = counter.n
-	m.SHA256 = hex.EncodeToString(h.Sum(nil))
+	m.SHA256 = hex.EncodeToString(stored.Sum(nil))
+	switch {
+	case len(up.recipients) > 0:
+		m.ContentSHA256 = hex.EncodeToString(plain.Sum(nil))
+	case !up.cms: // stored in clear: the stored bytes are the content
+		m.ContentSHA256 = m.SHA256
+	}
 	return nil
+}
+
+// contentHash decrypts a CMS stream written to it, in a goroutine fed by
+// a pipe, and hashes the plaintext: the content hash of a pre-encrypted
+// upload without holding it or writing plaintext anywhere.
+type contentHash struct {
+	pw     *io.PipeWriter
+	h      hash.Hash
+	done   chan struct{}
+	err    error        // the decrypter's, valid once done is closed
+	failed atomic.Value // the decrypter's error, set before the pipe fails the writer
+}
+
+func newCMSContentHash(key *rsa.PrivateKey) *contentHash {
+	pr, pw := io.Pipe()
+	c := &contentHash{pw: pw, h: sha256.New(), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		_, err := cms.Decrypt(c.h, pr, key, nil)
+		if err == nil {
+			// Bytes after the message are stored as they came; read
+			// them so the writer is not blocked.
+			_, err = io.Copy(io.Discard, pr)
+		}
+		if err != nil {
+			c.failed.Store(err)
+		}
+		c.err = err
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+	}()
+	return c
+}
+
+// Write feeds the decrypter; it fails once decryption has failed, which
+// stops the upload.
+func (c *contentHash) Write(p []byte) (int, error) { return c.pw.Write(p) }
+
+// decryptErr is the decrypter's error if it has failed already (so a
+// failed write was its doing, not the client's).
+func (c *contentHash) decryptErr() error {
+	err, _ := c.failed.Load().(error)
+	return err
+}
+
+// finish ends the stream (cut short when the upload failed) and returns
+// the plaintext's hash.
+func (c *contentHash) finish(uploadErr error) (string, error) {
+	if uploadErr != nil {
+		c.pw.CloseWithError(uploadErr)
+	} else {
+		c.pw.Close()
+	}
+	<-c.done
+	if c.err != nil {
+		return "", c.err
+	}
+	return hex.EncodeToString(c.h.Sum(nil)), nil
 }
 
 // uploadError keeps caller errors (body too large, size mismatch) and
@@ -248,23 +462,6 @@ func (s *Service) deleteBlob(key string) {
 	}
 }
 
-// guessMediaType names the plaintext type of a pre-encrypted file.
-func guessMediaType(given, mediaID string) string {
-	if t, _, err := mime.ParseMediaType(given); err == nil {
-		return strings.ToLower(t)
-	}
-	lower := strings.ToLower(mediaID)
-	switch {
-	case strings.Contains(lower, ".mp3"):
-		return "audio/mp3"
-	case strings.Contains(lower, ".wav"):
-		return "audio/wav"
-	case strings.Contains(lower, ".mp4"):
-		return "video/mp4"
-	}
-	return ""
-}
-
 // aliasesFor returns the aliases of the tenant's certificates that the
 // recipients name.
 func (s *Service) aliasesFor(ctx context.Context, tenant string, ids []cms.RecipientID) ([]string, error) {
@@ -296,7 +493,7 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder); err != nil {
 		return nil, nil, err
 	}
-	if err := CheckID("recording id", id); err != nil {
+	if err := vault.CheckID("recording id", id); err != nil {
 		return nil, nil, err
 	}
 	doc, err := record.Parse(id, body)
@@ -305,7 +502,7 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 	}
 	// Media ids become file names on the backup client's disk.
 	for i, mediaID := range doc.MediaIDs() {
-		if err := CheckID(fmt.Sprintf("mediaFiles[%d].mediaId", i), mediaID); err != nil {
+		if err := vault.CheckMediaID(fmt.Sprintf("mediaFiles[%d].mediaId", i), id, mediaID); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -331,6 +528,10 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 			hierarchies[agent] = u.AgentHierarchy
 		}
 	}
+	// The facts of a call that has stopped are evidence: a recorder (the
+	// media side, or a compromised account of it) may add to the record
+	// but not move its times (which decide retention), parties or agents.
+	fixed := !caller.HasRole(vault.RoleAdmin)
 	var saved vault.Recording
 	var savedMedia []vault.Media
 	err = s.Store.UpdateRecording(ctx, tenant, id, func(r *vault.Recording, media []vault.Media) error {
@@ -341,6 +542,11 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 		idx, err := record.IndexOf(merged)
 		if err != nil {
 			return err
+		}
+		if fixed && !r.StopTime.IsZero() {
+			if what := changedFacts(r, idx); what != "" {
+				return vault.Errorf(vault.ECONFLICT, "recording %s has stopped: its %s cannot be changed by a recorder", id, what)
+			}
 		}
 		var hs []string
 		for _, agent := range idx.Agents {
@@ -373,6 +579,24 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 	}
 	s.log().Info("metadata stored", "tenant", tenant, "recording", id, "agents", saved.Agents, "groups", saved.Groups, "by", caller.Name)
 	return &saved, savedMedia, nil
+}
+
+// changedFacts names the first fact of a stored recording that the merged
+// index changes: start or stop time, caller or dialed number, agents.
+func changedFacts(r *vault.Recording, idx record.Index) string {
+	switch {
+	case !idx.StartTime.Equal(r.StartTime):
+		return "startTime"
+	case !idx.StopTime.Equal(r.StopTime):
+		return "stopTime"
+	case idx.Caller != r.CallerPhoneNumber:
+		return "callerPhoneNumber"
+	case idx.Dialed != r.DialedPhoneNumber:
+		return "dialedPhoneNumber"
+	case !slices.Equal(idx.Agents, r.Agents):
+		return "agents"
+	}
+	return ""
 }
 
 // MaxSearchLimit bounds one page of search results.
@@ -453,7 +677,7 @@ func (s *Service) OpenStored(ctx context.Context, caller *vault.User, id, mediaI
 	if err != nil {
 		return nil, err
 	}
-	ra := blob.NewReaderAt(ctx, s.Blobs, m.BlobKey, m.Size)
+	ra := vault.NewBlobReaderAt(ctx, s.Blobs, m.BlobKey, m.Size)
 	return &MediaReader{Media: *m, ReaderAt: ra, Size: m.Size, closeFn: ra.Close}, nil
 }
 

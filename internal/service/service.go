@@ -88,22 +88,6 @@ func CheckName(kind, name string) error {
 	return nil
 }
 
-// CheckID validates a recording or media id taken from a URL: it becomes
-// part of a blob key and of a file name on the customer's disk.
-func CheckID(kind, id string) error {
-	switch {
-	case id == "" || len(id) > 255:
-		return vault.Errorf(vault.EINVALID, "%s must have 1 to 255 characters", kind)
-	case id == "." || id == ".." || strings.Contains(id, ".."):
-		return vault.Errorf(vault.EINVALID, "%s must not contain '..'", kind)
-	case strings.ContainsAny(id, "/\\"):
-		return vault.Errorf(vault.EINVALID, "%s must not contain '/' or '\\'", kind)
-	case strings.IndexFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
-		return vault.Errorf(vault.EINVALID, "%s must not contain control characters", kind)
-	}
-	return nil
-}
-
 // InitTenant creates a tenant and its first administrator, who belongs to
 // access group "/" (sees everything).
 func (s *Service) InitTenant(ctx context.Context, tenant, adminName, password string) (*vault.User, error) {
@@ -138,6 +122,10 @@ type UserInput struct {
 	Roles          []vault.Role `json:"roles"`
 	AgentHierarchy *string      `json:"agentHierarchy,omitempty"`
 	AccessGroups   []string     `json:"accessGroups"`
+	FirstName      *string      `json:"firstName,omitempty"`
+	LastName       *string      `json:"lastName,omitempty"`
+	Email          *string      `json:"email,omitempty"`
+	Disabled       *bool        `json:"disabled,omitempty"`
 }
 
 func normalizeUser(in UserInput, u *vault.User) error {
@@ -173,6 +161,33 @@ func normalizeUser(in UserInput, u *vault.User) error {
 		}
 		u.AccessGroups = slices.Compact(slices.Sorted(slices.Values(groups)))
 	}
+	for _, f := range []struct {
+		name  string
+		in    *string
+		out   *string
+		check func(string) bool
+	}{
+		{"firstName", in.FirstName, &u.FirstName, nil},
+		{"lastName", in.LastName, &u.LastName, nil},
+		{"email", in.Email, &u.Email, validEmail},
+	} {
+		if f.in == nil {
+			continue
+		}
+		v := strings.TrimSpace(*f.in)
+		switch {
+		case len(v) > 200:
+			return vault.Errorf(vault.EINVALID, "%s: at most 200 characters", f.name)
+		case strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+			return vault.Errorf(vault.EINVALID, "%s must not contain control characters", f.name)
+		case v != "" && f.check != nil && !f.check(v):
+			return vault.Errorf(vault.EINVALID, "%s %q is not an e-mail address like jane@example.com", f.name, v)
+		}
+		*f.out = v
+	}
+	if in.Disabled != nil {
+		u.Disabled = *in.Disabled
+	}
 	if in.Password != nil {
 		hash, err := HashPassword(*in.Password)
 		if err != nil {
@@ -181,6 +196,14 @@ func normalizeUser(in UserInput, u *vault.User) error {
 		u.PasswordHash = hash
 	}
 	return nil
+}
+
+// validEmail is a sanity check (one '@', something on each side, a dot
+// in the domain), not RFC 5322: the address is shown, never mailed.
+func validEmail(v string) bool {
+	local, domain, ok := strings.Cut(v, "@")
+	return ok && local != "" && !strings.ContainsAny(v, " <>,;\\\"") && !strings.Contains(domain, "@") &&
+		strings.Contains(strings.Trim(domain, "."), ".")
 }
 
 // CreateUser adds a user to the caller's tenant (admins only).
@@ -225,18 +248,52 @@ func (s *Service) UpdateUser(ctx context.Context, caller *vault.User, name strin
 	} else if err != nil {
 		return nil, err
 	}
+	before := u
 	if err := normalizeUser(in, &u); err != nil {
 		return nil, err
 	}
 	if u.Name == caller.Name && !u.HasRole(vault.RoleAdmin) {
 		return nil, vault.Errorf(vault.EINVALID, "you cannot take the admin role from yourself")
 	}
+	if u.Name == caller.Name && u.Disabled {
+		return nil, vault.Errorf(vault.EINVALID, "you cannot disable yourself")
+	}
 	u.UpdatedAt = s.now()
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
 		return nil, err
 	}
-	s.log().Info("user updated", "tenant", u.Tenant, "user", u.Name, "by", caller.Name, "roles", u.Roles, "passwordChanged", in.Password != nil)
+	// A new password, other roles or a disabled account take effect at
+	// once: the user's browser sessions end (Basic auth checks the
+	// stored hash and roles on every request anyway).
+	endSessions := in.Password != nil || !slices.Equal(before.Roles, u.Roles) || u.Disabled && !before.Disabled
+	if endSessions {
+		if err := s.Store.DeleteUserSessions(ctx, u.Tenant, u.Name); err != nil {
+			return nil, errf(err, "cannot end the sessions of %s", u.Name)
+		}
+	}
+	s.log().Info("user updated", "tenant", u.Tenant, "user", u.Name, "by", caller.Name, "roles", u.Roles,
+		"passwordChanged", in.Password != nil, "disabled", u.Disabled, "sessionsEnded", endSessions)
 	return &u, nil
+}
+
+// DeleteUser removes a user of the caller's tenant and ends their
+// sessions (admins only; not oneself). Recordings of the user stay: they
+// name the agent, not the account.
+func (s *Service) DeleteUser(ctx context.Context, caller *vault.User, name string) error {
+	if err := requireRole(caller, vault.RoleAdmin); err != nil {
+		return err
+	}
+	if name == caller.Name {
+		return vault.Errorf(vault.EINVALID, "you cannot delete yourself")
+	}
+	if err := s.Store.DeleteUser(ctx, caller.Tenant, name); err != nil {
+		if errors.Is(err, vault.ErrNotFound) {
+			return vault.Errorf(vault.ENOTFOUND, "no user %q", name)
+		}
+		return err
+	}
+	s.log().Info("user deleted", "tenant", caller.Tenant, "user", name, "by", caller.Name)
+	return nil
 }
 
 // Users lists the caller's tenant's users (admins only).
@@ -259,8 +316,9 @@ func (s *Service) User(ctx context.Context, caller *vault.User, name string) (*v
 	return &u, err
 }
 
-// Retention returns the tenant's retention period.
-func (s *Service) Retention(ctx context.Context, caller *vault.User) (time.Duration, error) {
+// Retention returns the tenant's retention period in whole days (0:
+// kept for ever).
+func (s *Service) Retention(ctx context.Context, caller *vault.User) (int, error) {
 	if err := requireRole(caller, vault.RoleAdmin); err != nil {
 		return 0, err
 	}
@@ -268,26 +326,28 @@ func (s *Service) Retention(ctx context.Context, caller *vault.User) (time.Durat
 	if err != nil {
 		return 0, err
 	}
-	return t.Retention, nil
+	// Rounded up: a period stored in part days by an older version
+	// shows as the whole days that keep at least as much.
+	return int((t.Retention + 24*time.Hour - 1) / (24 * time.Hour)), nil
 }
 
-// MaxRetention bounds the retention period (a guard against unit
+// MaxRetentionDays bounds the retention period (a guard against unit
 // mistakes, not a legal limit).
-const MaxRetention = 100 * 365 * 24 * time.Hour
+const MaxRetentionDays = 36500
 
-// SetRetention changes the tenant's retention period; zero keeps
-// recordings for ever.
-func (s *Service) SetRetention(ctx context.Context, caller *vault.User, d time.Duration) error {
+// SetRetention changes the tenant's retention period, in whole days: at
+// least 1, or 0 to keep recordings for ever.
+func (s *Service) SetRetention(ctx context.Context, caller *vault.User, days int) error {
 	if err := requireRole(caller, vault.RoleAdmin); err != nil {
 		return err
 	}
-	if d < 0 || d > MaxRetention {
-		return vault.Errorf(vault.EINVALID, "retention must be between 0 (keep for ever) and 36500 days")
+	if days < 0 || days > MaxRetentionDays {
+		return vault.Errorf(vault.EINVALID, "retentionDays must be a whole number of days from 1 to %d, or 0 to keep recordings for ever", MaxRetentionDays)
 	}
-	if err := s.Store.SetRetention(ctx, caller.Tenant, d); err != nil {
+	if err := s.Store.SetRetention(ctx, caller.Tenant, time.Duration(days)*24*time.Hour); err != nil {
 		return err
 	}
-	s.log().Info("retention changed", "tenant", caller.Tenant, "by", caller.Name, "days", d.Hours()/24)
+	s.log().Info("retention changed", "tenant", caller.Tenant, "by", caller.Name, "days", days)
 	return nil
 }
 

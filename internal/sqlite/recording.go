@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -371,17 +372,16 @@ func (s *Store) ExpiredRecordings(ctx context.Context, tenant string, cutoff tim
 }
 
 // PutMedia records a stored media file, creating the recording row if
-// metadata has not arrived yet, and returns the row it replaced or nil.
-// ErrNotFound if the tenant does not exist.
-func (s *Store) PutMedia(ctx context.Context, m vault.Media) (*vault.Media, error) {
-	var old *vault.Media
+// metadata has not arrived yet. A stored row is never replaced: it is
+// returned with stored=false. ErrNotFound if the tenant does not exist;
+// ErrConflict if a certificate of m.CertAliases is gone (deleted while the
+// file was encrypted for it). SQLite's single writer makes the check and
+// the insert one step for DeleteCertificate too.
+func (s *Store) PutMedia(ctx context.Context, m vault.Media) (vault.Media, bool, error) {
+	var existing vault.Media
+	stored := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := toMS(s.now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recordings (tenant, id, created_ms, updated_ms) VALUES (?, ?, ?, ?)
-			ON CONFLICT (tenant, id) DO UPDATE SET updated_ms = excluded.updated_ms`,
-			m.Tenant, m.RecordingID, now, now); err != nil {
-			return err
-		}
 		row := tx.QueryRowContext(ctx, `SELECT `+mediaColumns+` FROM media
 			WHERE tenant = ? AND recording_id = ? AND media_id = ?`, m.Tenant, m.RecordingID, m.MediaID)
 		previous, err := scanMedia(row)
@@ -390,25 +390,37 @@ func (s *Store) PutMedia(ctx context.Context, m vault.Media) (*vault.Media, erro
 		case err != nil:
 			return err
 		default:
-			old = &previous
+			existing = previous
+			return nil
+		}
+		if len(m.CertAliases) > 0 {
+			args := []any{m.Tenant}
+			for _, a := range m.CertAliases {
+				args = append(args, a)
+			}
+			var present int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM certificates WHERE tenant = ? AND alias IN (`+
+				placeholders(len(m.CertAliases))+`)`, args...).Scan(&present); err != nil {
+				return err
+			}
+			if present != len(slices.Compact(slices.Sorted(slices.Values(m.CertAliases)))) {
+				return fmt.Errorf("%w: a certificate the file is encrypted for was deleted", vault.ErrConflict)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recordings (tenant, id, created_ms, updated_ms) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tenant, id) DO UPDATE SET updated_ms = excluded.updated_ms`,
+			m.Tenant, m.RecordingID, now, now); err != nil {
+			return err
 		}
 		createdMS := toMS(m.CreatedAt)
 		if createdMS == 0 {
 			createdMS = now
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO media
-			(tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, recording_id, media_id) DO UPDATE SET
-				type = excluded.type, encrypted = excluded.encrypted, cert_aliases = excluded.cert_aliases,
-				size = excluded.size, sha256 = excluded.sha256, blob_key = excluded.blob_key,
-				created_ms = excluded.created_ms`,
+			(tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms, content_sha256)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.Tenant, m.RecordingID, m.MediaID, m.Type, m.Encrypted, marshalList(m.CertAliases),
-			m.Size, m.SHA256, m.BlobKey, createdMS); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM media_certs WHERE tenant = ? AND recording_id = ? AND media_id = ?`,
-			m.Tenant, m.RecordingID, m.MediaID); err != nil {
+			m.Size, m.SHA256, m.BlobKey, createdMS, m.ContentSHA256); err != nil {
 			return err
 		}
 		for _, alias := range m.CertAliases {
@@ -417,13 +429,15 @@ func (s *Store) PutMedia(ctx context.Context, m vault.Media) (*vault.Media, erro
 				return err
 			}
 		}
+		existing, stored = m, true
+		existing.CreatedAt = fromMS(createdMS)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: cannot store media %q of recording %q of tenant %q: %w",
+		return vault.Media{}, false, fmt.Errorf("sqlite: cannot store media %q of recording %q of tenant %q: %w",
 			m.MediaID, m.RecordingID, m.Tenant, classify(err))
 	}
-	return old, nil
+	return existing, stored, nil
 }
 
 // MediaOf returns the media rows of the given recordings, by recording
@@ -464,7 +478,7 @@ func (s *Store) MediaOf(ctx context.Context, tenant string, ids []string) (map[s
 	return byRecording, nil
 }
 
-const mediaColumns = `tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms`
+const mediaColumns = `tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms, content_sha256`
 
 // listMedia returns a recording's media sorted by media id.
 func listMedia(ctx context.Context, q querier, tenant, recordingID string) ([]vault.Media, error) {
@@ -492,7 +506,7 @@ func scanMedia(row interface{ Scan(...any) error }) (vault.Media, error) {
 		createdMS   int64
 	)
 	err := row.Scan(&m.Tenant, &m.RecordingID, &m.MediaID, &m.Type, &m.Encrypted, &certAliases,
-		&m.Size, &m.SHA256, &m.BlobKey, &createdMS)
+		&m.Size, &m.SHA256, &m.BlobKey, &createdMS, &m.ContentSHA256)
 	if err != nil {
 		return vault.Media{}, err
 	}

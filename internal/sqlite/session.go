@@ -112,3 +112,11 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	}
 	return nil
 }
+
+// DeleteUserSessions ends every session of one user.
+func (s *Store) DeleteUserSessions(ctx context.Context, tenant, userName string) error {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM sessions WHERE tenant = ? AND user_name = ?`, tenant, userName); err != nil {
+		return fmt.Errorf("sqlite: cannot end the sessions of %s@%s: %w", userName, tenant, err)
+	}
+	return nil
+}

@@ -133,6 +133,9 @@ func TestWritersAndReaders(t *testing.T) {
 	if err := s.CreateTenant(ctx, vault.Tenant{Name: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutCertificate(ctx, vault.Certificate{Tenant: "acme", Alias: "c1"}); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for w := range 8 {
@@ -147,7 +150,7 @@ func TestWritersAndReaders(t *testing.T) {
 					return nil
 				})
 				if err == nil {
-					_, err = s.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: id, MediaID: "m1", CertAliases: []string{"c1"}})
+					_, _, err = s.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: id, MediaID: "m1", CertAliases: []string{"c1"}})
 				}
 				if err != nil {
 					errs <- err

@@ -95,17 +95,19 @@ func (s *Store) CreateUser(ctx context.Context, u vault.User) error {
 		updatedAt = createdAt
 	}
 	_, err := s.write.ExecContext(ctx, `INSERT INTO users
-		(tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		(tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms,
+		 first_name, last_name, email, disabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.Tenant, u.Name, marshalList(u.Roles), u.AgentHierarchy, marshalList(u.AccessGroups), u.PasswordHash,
-		toMS(createdAt), toMS(updatedAt))
+		toMS(createdAt), toMS(updatedAt), u.FirstName, u.LastName, u.Email, u.Disabled)
 	if err != nil {
 		return fmt.Errorf("sqlite: cannot create user %q of tenant %q: %w", u.Name, u.Tenant, classify(err))
 	}
 	return nil
 }
 
-const userColumns = `tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms`
+const userColumns = `tenant, name, roles, agent_hierarchy, access_groups, password_hash, created_ms, updated_ms,
+	first_name, last_name, email, disabled`
 
 // User returns one user; ErrNotFound.
 func (s *Store) User(ctx context.Context, tenant, name string) (vault.User, error) {
@@ -147,7 +149,8 @@ func scanUser(row interface{ Scan(...any) error }) (vault.User, error) {
 		roles, groups        string
 		createdMS, updatedMS int64
 	)
-	err := row.Scan(&u.Tenant, &u.Name, &roles, &u.AgentHierarchy, &groups, &u.PasswordHash, &createdMS, &updatedMS)
+	err := row.Scan(&u.Tenant, &u.Name, &roles, &u.AgentHierarchy, &groups, &u.PasswordHash, &createdMS, &updatedMS,
+		&u.FirstName, &u.LastName, &u.Email, &u.Disabled)
 	if err != nil {
 		return vault.User{}, err
 	}
@@ -161,23 +164,44 @@ func scanUser(row interface{ Scan(...any) error }) (vault.User, error) {
 	return u, nil
 }
 
-// UpdateUser replaces a user's roles, hierarchy, groups and (when not
-// empty) password hash; ErrNotFound.
+// UpdateUser replaces a user's roles, hierarchy, groups, names, e-mail,
+// disabled flag and (when not empty) password hash; ErrNotFound.
 func (s *Store) UpdateUser(ctx context.Context, u vault.User) error {
 	// The caller's UpdatedAt is what it read; the change happens now.
 	updatedAt := s.now()
 	res, err := s.write.ExecContext(ctx, `UPDATE users SET
 		roles = ?, agent_hierarchy = ?, access_groups = ?,
 		password_hash = CASE WHEN ? = '' THEN password_hash ELSE ? END,
+		first_name = ?, last_name = ?, email = ?, disabled = ?,
 		updated_ms = ?
 		WHERE tenant = ? AND name = ?`,
 		marshalList(u.Roles), u.AgentHierarchy, marshalList(u.AccessGroups),
-		u.PasswordHash, u.PasswordHash, toMS(updatedAt), u.Tenant, u.Name)
+		u.PasswordHash, u.PasswordHash, u.FirstName, u.LastName, u.Email, u.Disabled,
+		toMS(updatedAt), u.Tenant, u.Name)
 	if err == nil {
 		err = affectedOne(res)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: cannot update user %q of tenant %q: %w", u.Name, u.Tenant, err)
+	}
+	return nil
+}
+
+// DeleteUser removes a user and their sessions; ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, tenant, name string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE tenant = ? AND name = ?`, tenant, name)
+		if err == nil {
+			err = affectedOne(res)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE tenant = ? AND user_name = ?`, tenant, name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: cannot delete user %q of tenant %q: %w", name, tenant, err)
 	}
 	return nil
 }

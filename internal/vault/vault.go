@@ -44,14 +44,20 @@ type Tenant struct {
 
 // User is a person or service account of a tenant, known as name@tenant.
 type User struct {
-	Tenant         string    `json:"tenant"`
-	Name           string    `json:"userName"`
-	Roles          []Role    `json:"roles"`
-	AgentHierarchy string    `json:"agentHierarchy,omitempty"` // e.g. /Anthony/John
-	AccessGroups   []string  `json:"accessGroups"`             // e.g. /, /Anthony, /sales
-	PasswordHash   string    `json:"-"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	Tenant         string   `json:"tenant"`
+	Name           string   `json:"userName"`
+	Roles          []Role   `json:"roles"`
+	AgentHierarchy string   `json:"agentHierarchy,omitempty"` // e.g. /Anthony/John
+	AccessGroups   []string `json:"accessGroups"`             // e.g. /, /Anthony, /sales
+	FirstName      string   `json:"firstName,omitempty"`
+	LastName       string   `json:"lastName,omitempty"`
+	Email          string   `json:"email,omitempty"`
+	// Disabled users cannot log in; their sessions end when they are
+	// disabled.
+	Disabled     bool      `json:"disabled"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 // HasRole reports whether the user holds role r.
@@ -127,8 +133,12 @@ type Media struct {
 	CertAliases []string // certificates the stored file is encrypted for
 	Size        int64    // stored bytes
 	SHA256      string   // hex, of the stored bytes
-	BlobKey     string
-	CreatedAt   time.Time
+	// ContentSHA256 is the hex SHA-256 of the plaintext, computed while
+	// ingesting; "" when the server could not read the plaintext (a
+	// pre-encrypted file for none of the tenant's certificates).
+	ContentSHA256 string
+	BlobKey       string
+	CreatedAt     time.Time
 }
 
 // Access is who is asking, reduced to what decides visibility.
@@ -178,9 +188,12 @@ type Store interface {
 	User(ctx context.Context, tenant, name string) (User, error)
 	// Users lists a tenant's users, sorted by name.
 	Users(ctx context.Context, tenant string) ([]User, error)
-	// UpdateUser replaces a user's roles, hierarchy, groups and (when
-	// not empty) password hash; ErrNotFound.
+	// UpdateUser replaces a user's roles, hierarchy, groups, names,
+	// e-mail, disabled flag and (when not empty) password hash;
+	// ErrNotFound.
 	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes a user and their sessions; ErrNotFound.
+	DeleteUser(ctx context.Context, tenant, name string) error
 
 	// PutCertificate stores a certificate; ErrConflict if the alias exists.
 	PutCertificate(ctx context.Context, c Certificate) error
@@ -220,9 +233,14 @@ type Store interface {
 	MediaOf(ctx context.Context, tenant string, ids []string) (map[string][]Media, error)
 
 	// PutMedia records a stored media file, creating the recording row
-	// if metadata has not arrived yet, and returns the row it replaced
-	// (so its blob can be deleted) or nil.
-	PutMedia(ctx context.Context, m Media) (*Media, error)
+	// if metadata has not arrived yet. Stored media are immutable: when a
+	// row for the media id exists already it is returned unchanged with
+	// stored=false (the caller compares and deletes its own blob);
+	// otherwise the new row is stored and returned with stored=true. In
+	// the same transaction every alias of m.CertAliases must still be a
+	// certificate of the tenant, else ErrConflict (a certificate deleted
+	// while the file was being encrypted for it).
+	PutMedia(ctx context.Context, m Media) (existing Media, stored bool, err error)
 
 	// The keystore backend: sealed private keys, so that every replica
 	// sees the same keys.
@@ -241,6 +259,9 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	Session(ctx context.Context, tokenHash string) (Session, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteUserSessions ends every session of one user (after a
+	// password or role change, or when the user is disabled).
+	DeleteUserSessions(ctx context.Context, tenant, userName string) error
 
 	Close() error
 }

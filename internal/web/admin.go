@@ -358,17 +358,17 @@ func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
 	if r.URL.Query().Get("done") == "saved" {
 		p.Flash = p.L.T("saved")
 	}
-	p.Data = &retentionData{Days: int64(d / (24 * time.Hour))}
+	p.Data = &retentionData{Days: int64(d)}
 	u.render(w, http.StatusOK, "retention", p)
 }
 
 func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "retention", p.L.T("retention_title")
 	days, err := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("days")), 10, 64)
-	if err != nil || days < 0 || days > int64(service.MaxRetention/(24*time.Hour)) {
-		err = vault.Errorf(vault.EINVALID, "retention must be a whole number of days between 0 and 36500")
+	if err != nil || days < 0 || days > service.MaxRetentionDays {
+		err = vault.Errorf(vault.EINVALID, "retention must be a whole number of days between 0 and %d", service.MaxRetentionDays)
 	} else {
-		err = u.svc.SetRetention(r.Context(), p.User, time.Duration(days)*24*time.Hour)
+		err = u.svc.SetRetention(r.Context(), p.User, int(days))
 	}
 	if err != nil {
 		if vault.ErrorCode(err) == vault.EFORBIDDEN {

@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"callvault/internal/blob"
 	"callvault/internal/vault"
 )
 
@@ -299,7 +298,7 @@ func Run(t *testing.T, open func(t *testing.T) vault.BlobStore) {
 		const size = 300_000
 		data, _ := io.ReadAll(io.LimitReader(NewPattern(7), size))
 		put(t, s, k("ra"), "application/octet-stream", data)
-		ra := blob.NewReaderAt(context.Background(), s, k("ra"), size)
+		ra := vault.NewBlobReaderAt(context.Background(), s, k("ra"), size)
 		defer ra.Close()
 		rng := mathrand.New(mathrand.NewPCG(1, 2))
 		for range 200 {
@@ -328,7 +327,7 @@ func Run(t *testing.T, open func(t *testing.T) vault.BlobStore) {
 		data, _ := io.ReadAll(io.LimitReader(NewPattern(8), size))
 		put(t, s, k("seq"), "application/octet-stream", data)
 		counting := &CountingStore{BlobStore: s}
-		ra := blob.NewReaderAt(context.Background(), counting, k("seq"), size)
+		ra := vault.NewBlobReaderAt(context.Background(), counting, k("seq"), size)
 		defer ra.Close()
 		// Many reads of an odd size, so they line up with nothing.
 		var got bytes.Buffer
@@ -370,7 +369,7 @@ func Run(t *testing.T, open func(t *testing.T) vault.BlobStore) {
 		const size = 200_000
 		data, _ := io.ReadAll(io.LimitReader(NewPattern(9), size))
 		put(t, s, k("conc"), "application/octet-stream", data)
-		ra := blob.NewReaderAt(context.Background(), s, k("conc"), size)
+		ra := vault.NewBlobReaderAt(context.Background(), s, k("conc"), size)
 		defer ra.Close()
 		var wg sync.WaitGroup
 		var bad atomic.Int32
@@ -394,14 +393,14 @@ func Run(t *testing.T, open func(t *testing.T) vault.BlobStore) {
 
 	t.Run("ReaderAtMissing", func(t *testing.T) {
 		s, k := setup(t, open)
-		ra := blob.NewReaderAt(context.Background(), s, k("gone"), 100)
+		ra := vault.NewBlobReaderAt(context.Background(), s, k("gone"), 100)
 		defer ra.Close()
 		if _, err := ra.ReadAt(make([]byte, 10), 0); !isNotFound(err) {
 			t.Errorf("ReadAt of a missing key: err = %v, want ErrNotFound", err)
 		}
 		// Shorter than the size it was given: an error, not silence.
 		put(t, s, k("short"), "text/plain", []byte("0123456789"))
-		ra2 := blob.NewReaderAt(context.Background(), s, k("short"), 20)
+		ra2 := vault.NewBlobReaderAt(context.Background(), s, k("short"), 20)
 		defer ra2.Close()
 		if n, err := ra2.ReadAt(make([]byte, 15), 0); err == nil || err == io.EOF {
 			t.Errorf("ReadAt past a short object = %d, %v; want io.ErrUnexpectedEOF", n, err)

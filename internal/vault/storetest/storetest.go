@@ -13,7 +13,9 @@
 //     start (stop) time is not known yet;
 //   - '*' in Caller and Dialed matches any run of characters; every other
 //     character, '%', '_', '?', '[' and letters' case included, is literal;
-//   - DeleteSealedKey and DeleteSession of a missing key: ErrNotFound.
+//   - DeleteSealedKey and DeleteSession of a missing key: ErrNotFound;
+//   - PutMedia never replaces a stored row, and refuses (ErrConflict) a row
+//     encrypted for a certificate that does not exist.
 package storetest
 
 import (
@@ -96,13 +98,24 @@ func put(t *testing.T, s vault.Store, r vault.Recording) {
 	}
 }
 
-func putMedia(t *testing.T, s vault.Store, m vault.Media) *vault.Media {
+// putMedia stores m and reports whether it was new (false: a row for the
+// media id was there and is returned unchanged).
+func putMedia(t *testing.T, s vault.Store, m vault.Media) (vault.Media, bool) {
 	t.Helper()
-	old, err := s.PutMedia(t.Context(), m)
+	existing, stored, err := s.PutMedia(t.Context(), m)
 	if err != nil {
 		t.Fatalf("PutMedia(%q, %q, %q): %v", m.Tenant, m.RecordingID, m.MediaID, err)
 	}
-	return old
+	return existing, stored
+}
+
+func mustCertificates(t *testing.T, s vault.Store, tenant string, aliases ...string) {
+	t.Helper()
+	for _, alias := range aliases {
+		if err := s.PutCertificate(t.Context(), vault.Certificate{Tenant: tenant, Alias: alias}); err != nil {
+			t.Fatalf("PutCertificate(%q, %q): %v", tenant, alias, err)
+		}
+	}
 }
 
 func search(t *testing.T, s vault.Store, tenant string, f vault.SearchFilter, access vault.Access) []string {
@@ -190,7 +203,7 @@ func checkMedia(t *testing.T, got, want vault.Media) {
 	t.Helper()
 	if got.Tenant != want.Tenant || got.RecordingID != want.RecordingID || got.MediaID != want.MediaID ||
 		got.Type != want.Type || got.Encrypted != want.Encrypted || !slices.Equal(got.CertAliases, want.CertAliases) ||
-		got.Size != want.Size || got.SHA256 != want.SHA256 || got.BlobKey != want.BlobKey {
+		got.Size != want.Size || got.SHA256 != want.SHA256 || got.BlobKey != want.BlobKey || got.ContentSHA256 != want.ContentSHA256 {
 		t.Errorf("media = %+v\nwant    %+v", got, want)
 	}
 	if !want.CreatedAt.IsZero() {
@@ -255,6 +268,7 @@ func testUsers(t *testing.T, s vault.Store) {
 	john := vault.User{
 		Tenant: "acme", Name: "john", Roles: []vault.Role{vault.RoleSupervisor, vault.RoleAgent},
 		AgentHierarchy: "/Anthony/John", AccessGroups: []string{"/Anthony/John", "/sales"},
+		FirstName: "John", LastName: "Smith-Ñúñez", Email: "john@example.com",
 		PasswordHash: "$argon2id$v=19$hash1", CreatedAt: createdAt, UpdatedAt: createdAt,
 	}
 	if err := s.CreateUser(ctx, john); err != nil {
@@ -293,6 +307,7 @@ func testUsers(t *testing.T, s vault.Store) {
 	changed.Roles = []vault.Role{vault.RoleAgent}
 	changed.AgentHierarchy = "/Anthony/Paul"
 	changed.AccessGroups = nil
+	changed.FirstName, changed.LastName, changed.Email, changed.Disabled = "Jon", "", "", true
 	changed.PasswordHash = ""
 	if err := s.UpdateUser(ctx, changed); err != nil {
 		t.Fatal(err)
@@ -316,13 +331,36 @@ func testUsers(t *testing.T, s vault.Store) {
 		t.Errorf("PasswordHash = %q, want %q", got.PasswordHash, changed.PasswordHash)
 	}
 	checkNotFound(t, "UpdateUser missing", s.UpdateUser(ctx, vault.User{Tenant: "acme", Name: "nobody"}))
+
+	// Deleting a user ends their sessions.
+	for i, user := range []string{"john", "john", "alice"} {
+		if err := s.CreateSession(ctx, vault.Session{TokenHash: fmt.Sprintf("tok%d", i), Tenant: "acme", UserName: user,
+			CSRFToken: "c", ExpiresAt: base.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUser(ctx, "acme", "john"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.User(ctx, "acme", "john")
+	checkNotFound(t, "User deleted", err)
+	for _, tok := range []string{"tok0", "tok1"} {
+		_, err = s.Session(ctx, tok)
+		checkNotFound(t, "Session of a deleted user", err)
+	}
+	if _, err := s.Session(ctx, "tok2"); err != nil {
+		t.Errorf("Session of another user after DeleteUser: %v", err)
+	}
+	checkNotFound(t, "DeleteUser again", s.DeleteUser(ctx, "acme", "john"))
+	checkNotFound(t, "DeleteUser in missing tenant", s.DeleteUser(ctx, "missing", "alice"))
 }
 
 func checkUser(t *testing.T, got, want vault.User) {
 	t.Helper()
 	if got.Tenant != want.Tenant || got.Name != want.Name || !slices.Equal(got.Roles, want.Roles) ||
 		got.AgentHierarchy != want.AgentHierarchy || !slices.Equal(got.AccessGroups, want.AccessGroups) ||
-		got.PasswordHash != want.PasswordHash {
+		got.PasswordHash != want.PasswordHash || got.FirstName != want.FirstName || got.LastName != want.LastName ||
+		got.Email != want.Email || got.Disabled != want.Disabled {
 		t.Errorf("user = %+v\nwant   %+v", got, want)
 	}
 }
@@ -442,10 +480,24 @@ func testDeployedCount(t *testing.T, s vault.Store) {
 		t.Errorf("globex DeployedCount = %v, want %v", got, want)
 	}
 
-	// Replacing a media file re-encrypted for c2 alone frees c1 of it.
-	putMedia(t, s, vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m2", Encrypted: true, CertAliases: []string{"c2"}})
-	if got, want := deployed(t, s, "acme"), map[string]int{"c1": 2, "c2": 1}; !mapsEqual(got, want) {
-		t.Errorf("after replacing m2: DeployedCount = %v, want %v", got, want)
+	// Stored media are immutable: another row for m2 changes nothing.
+	if _, stored := putMedia(t, s, vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m2", Encrypted: true, CertAliases: []string{"c2"}}); stored {
+		t.Error("PutMedia over a stored m2: stored = true, want the stored row kept")
+	}
+	if got, want := deployed(t, s, "acme"), map[string]int{"c1": 3, "c2": 1}; !mapsEqual(got, want) {
+		t.Errorf("after a second PutMedia of m2: DeployedCount = %v, want %v", got, want)
+	}
+
+	// A certificate deleted while a file was encrypted for it: the file
+	// is refused, nothing is recorded, and the delete stands.
+	mustCertificates(t, s, "acme", "gone")
+	if err := s.DeleteCertificate(ctx, "acme", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: "r9", MediaID: "m1", Encrypted: true, CertAliases: []string{"c1", "gone"}})
+	checkConflict(t, "PutMedia for a deleted certificate", err)
+	if _, _, err := s.Recording(ctx, "acme", "r9", all); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("Recording after a refused PutMedia: err = %v, want ErrNotFound (nothing recorded)", err)
 	}
 
 	checkConflict(t, "DeleteCertificate in use", s.DeleteCertificate(ctx, "acme", "c1"))
@@ -652,15 +704,19 @@ func testRoundTrip(t *testing.T, s vault.Store) {
 func testPutMedia(t *testing.T, s vault.Store) {
 	ctx := t.Context()
 	mustTenants(t, s, "acme")
+	mustCertificates(t, s, "acme", "c1", "c2", "c3")
 
 	// Media before metadata: the recording exists, visible to All only.
 	m2 := vault.Media{
 		Tenant: "acme", RecordingID: "r1", MediaID: "m2", Type: "audio/mp3", Encrypted: true,
 		CertAliases: []string{"c1", "c2"}, Size: 1 << 33, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		BlobKey: "acme/r1/m2", CreatedAt: base.Add(1500 * time.Microsecond),
+		ContentSHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
 	}
-	if old := putMedia(t, s, m2); old != nil {
-		t.Errorf("PutMedia new: old = %+v, want nil", old)
+	if got, stored := putMedia(t, s, m2); !stored {
+		t.Errorf("PutMedia new: stored = false, existing = %+v", got)
+	} else {
+		checkMedia(t, got, m2)
 	}
 	got, media, err := s.Recording(ctx, "acme", "r1", all)
 	if err != nil {
@@ -698,21 +754,49 @@ func testPutMedia(t *testing.T, s vault.Store) {
 		}
 	}
 
-	// Replacing returns the row replaced.
+	// Stored media are immutable: another row for m2 is not stored, and
+	// the stored one comes back for the caller to compare.
 	replacement := vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m2", Type: "audio/mp3", Encrypted: true,
 		CertAliases: []string{"c3"}, Size: 42, SHA256: "00", BlobKey: "acme/r1/m2.v2"}
-	old := putMedia(t, s, replacement)
-	if old == nil {
-		t.Fatal("PutMedia replacing: old = nil, want the previous row")
+	existing, stored := putMedia(t, s, replacement)
+	if stored {
+		t.Fatal("PutMedia over a stored media id: stored = true, want the stored row kept")
 	}
-	checkMedia(t, *old, m2)
+	checkMedia(t, existing, m2)
 	_, media, _ = s.Recording(ctx, "acme", "r1", all)
 	if len(media) != 3 {
-		t.Fatalf("media after replace = %+v, want 3", media)
+		t.Fatalf("media after a second PutMedia = %+v, want 3", media)
 	}
-	checkMedia(t, media[1], replacement)
+	checkMedia(t, media[1], m2)
 
-	if _, err := s.PutMedia(ctx, vault.Media{Tenant: "missing", RecordingID: "r1", MediaID: "m1"}); !errors.Is(err, vault.ErrNotFound) {
+	// Concurrent PutMedia of one new media id: exactly one is stored.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	storedKeys := []string{}
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := vault.Media{Tenant: "acme", RecordingID: "race", MediaID: "m", BlobKey: fmt.Sprintf("k%d", i), CertAliases: []string{"c1"}}
+			got, stored, err := s.PutMedia(ctx, m)
+			if err != nil {
+				t.Errorf("concurrent PutMedia: %v", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if stored {
+				storedKeys = append(storedKeys, got.BlobKey)
+			}
+		}()
+	}
+	wg.Wait()
+	_, media, _ = s.Recording(ctx, "acme", "race", all)
+	if len(storedKeys) != 1 || len(media) != 1 || media[0].BlobKey != storedKeys[0] {
+		t.Errorf("concurrent PutMedia: stored %q, media %+v; want exactly one, the one stored", storedKeys, media)
+	}
+
+	if _, _, err := s.PutMedia(ctx, vault.Media{Tenant: "missing", RecordingID: "r1", MediaID: "m1"}); !errors.Is(err, vault.ErrNotFound) {
 		t.Errorf("PutMedia in missing tenant: err = %v, want ErrNotFound", err)
 	}
 }
@@ -757,6 +841,7 @@ func testDeleteRecording(t *testing.T, s vault.Store) {
 	mustTenants(t, s, "acme")
 	put(t, s, vault.Recording{Tenant: "acme", ID: "r1", StartTime: base, Agents: []string{"Agent1"}, Groups: []string{"/g"}})
 	put(t, s, vault.Recording{Tenant: "acme", ID: "r2", StartTime: base})
+	mustCertificates(t, s, "acme", "c1")
 	m1 := vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m1", BlobKey: "k1", CertAliases: []string{"c1"}}
 	m2 := vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m2", BlobKey: "k2"}
 	putMedia(t, s, m2)
@@ -1259,6 +1344,26 @@ func testSessions(t *testing.T, s vault.Store) {
 	_, err = s.Session(ctx, session.TokenHash)
 	checkNotFound(t, "Session deleted", err)
 	checkNotFound(t, "DeleteSession again", s.DeleteSession(ctx, session.TokenHash))
+
+	// DeleteUserSessions ends one user's sessions, of one tenant only.
+	for i, who := range []struct{ tenant, user string }{{"acme", "john"}, {"acme", "john"}, {"acme", "mary"}, {"globex", "john"}} {
+		if err := s.CreateSession(ctx, vault.Session{TokenHash: fmt.Sprintf("h%d", i), Tenant: who.tenant, UserName: who.user,
+			CSRFToken: "c", ExpiresAt: base.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUserSessions(ctx, "acme", "john"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, false, true, true} {
+		_, err := s.Session(ctx, fmt.Sprintf("h%d", i))
+		if got := err == nil; got != want {
+			t.Errorf("session h%d after DeleteUserSessions(acme, john): present = %v, want %v (err %v)", i, got, want, err)
+		}
+	}
+	if err := s.DeleteUserSessions(ctx, "acme", "nobody"); err != nil {
+		t.Errorf("DeleteUserSessions of a user without sessions: %v", err)
+	}
 }
 
 // testTenantIsolation gives two tenants the same names everywhere and
@@ -1352,12 +1457,12 @@ func testTenantIsolation(t *testing.T, s vault.Store) {
 	if got := search(t, s, "acme", vault.SearchFilter{UserName: "globex-only"}, all); len(got) != 0 {
 		t.Errorf("acme sees globex's agent: %q", got)
 	}
-	if old := putMedia(t, s, vault.Media{Tenant: "globex", RecordingID: "r1", MediaID: "m1", BlobKey: "globex2"}); old == nil || old.BlobKey != "globex" {
-		t.Errorf("globex PutMedia replaced %+v, want globex's own", old)
+	if existing, stored := putMedia(t, s, vault.Media{Tenant: "globex", RecordingID: "r1", MediaID: "m1", BlobKey: "globex2"}); stored || existing.BlobKey != "globex" {
+		t.Errorf("globex PutMedia over its m1: stored %v, existing %+v; want globex's own kept", stored, existing)
 	}
 
 	removed, err := s.DeleteRecording(ctx, "globex", "r1")
-	if err != nil || len(removed) != 1 || removed[0].BlobKey != "globex2" {
+	if err != nil || len(removed) != 1 || removed[0].BlobKey != "globex" {
 		t.Errorf("globex DeleteRecording = %+v, %v", removed, err)
 	}
 	_, err = s.DeleteRecording(ctx, "globex", "r2")

@@ -1,4 +1,4 @@
-package blob
+package vault
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"sync"
-
-	"callvault/internal/vault"
 )
 
 // maxSkip is how far ahead of the open reader a ReadAt may start and
@@ -16,16 +14,16 @@ import (
 // request to S3 for a small gap.
 const maxSkip = 64 << 10
 
-// ReaderAt is an io.ReaderAt over one stored object, for the random
+// BlobReaderAt is an io.ReaderAt over one stored object, for the random
 // access of cms.NewReaderAt and http.ServeContent (through
 // io.NewSectionReader). Reads are mostly sequential, so it keeps one range
 // reader open from the end of the last read to the end of the object and
 // goes on reading it while calls are contiguous (or a short skip ahead);
 // any other offset reopens it there. It is safe for concurrent use; calls
 // are serialised. Close it to release the open reader.
-type ReaderAt struct {
+type BlobReaderAt struct {
 	ctx   context.Context
-	store vault.BlobStore
+	store BlobStore
 	key   string
 	size  int64
 
@@ -35,19 +33,19 @@ type ReaderAt struct {
 	closed bool
 }
 
-// NewReaderAt returns a ReaderAt over the first size bytes of key (its
+// NewBlobReaderAt returns a BlobReaderAt over the first size bytes of key (its
 // stored size, as recorded or from s.Size). ctx bounds every read.
-func NewReaderAt(ctx context.Context, s vault.BlobStore, key string, size int64) *ReaderAt {
-	return &ReaderAt{ctx: ctx, store: s, key: key, size: size}
+func NewBlobReaderAt(ctx context.Context, s BlobStore, key string, size int64) *BlobReaderAt {
+	return &BlobReaderAt{ctx: ctx, store: s, key: key, size: size}
 }
 
-// Size returns the size given to NewReaderAt.
-func (r *ReaderAt) Size() int64 { return r.size }
+// Size returns the size given to NewBlobReaderAt.
+func (r *BlobReaderAt) Size() int64 { return r.size }
 
 // ReadAt reads len(p) bytes from off. As io.ReaderAt requires, fewer bytes
 // come only with an error: io.EOF at the end of the object, or
 // io.ErrUnexpectedEOF when the stored object is shorter than size.
-func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
+func (r *BlobReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("blob: cannot read %q: negative offset %d", r.key, off)
 	}
@@ -86,7 +84,7 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 
 // seek makes r.open read from off: the open reader as it is, or after
 // discarding a short gap, or a new one.
-func (r *ReaderAt) seek(off int64) error {
+func (r *BlobReaderAt) seek(off int64) error {
 	if r.open != nil && off >= r.pos && off-r.pos <= maxSkip {
 		skipped, err := io.CopyN(io.Discard, r.open, off-r.pos)
 		r.pos += skipped
@@ -106,7 +104,7 @@ func (r *ReaderAt) seek(off int64) error {
 }
 
 // drop closes the open reader, if any.
-func (r *ReaderAt) drop() {
+func (r *BlobReaderAt) drop() {
 	if r.open != nil {
 		_ = r.open.Close()
 		r.open = nil
@@ -114,7 +112,7 @@ func (r *ReaderAt) drop() {
 }
 
 // Close releases the open reader. Later reads fail.
-func (r *ReaderAt) Close() error {
+func (r *BlobReaderAt) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true

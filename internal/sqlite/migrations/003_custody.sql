@@ -1,0 +1,20 @@
+-- The plaintext hash of each media file (computed at ingest; '' for files
+-- stored before it was kept, and for pre-encrypted files no tenant key
+-- opens).
+ALTER TABLE media ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT '';
+
+-- MP3 is audio/mp3, the guide's type, however a recorder named it.
+UPDATE media SET type = 'audio/mp3' WHERE type IN ('audio/mpeg', 'audio/x-mp3', 'audio/mpeg3');
+UPDATE recordings SET media_types = replace(media_types, '"audio/mpeg"', '"audio/mp3"') WHERE media_types LIKE '%"audio/mpeg"%';
+INSERT OR IGNORE INTO recording_terms (rid, kind, value)
+	SELECT rid, 'm', 'audio/mp3' FROM recording_terms WHERE kind = 'm' AND value = 'audio/mpeg';
+DELETE FROM recording_terms WHERE kind = 'm' AND value = 'audio/mpeg';
+
+-- Users: the guide's agent records have names.
+ALTER TABLE users ADD COLUMN first_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN last_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+
+-- A user's sessions end together (password or role change, disabling).
+CREATE INDEX sessions_user ON sessions (tenant, user_name);
