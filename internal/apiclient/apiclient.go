@@ -1,6 +1,10 @@
 // Package apiclient is a typed Go client of callvault's /api/v2, as rcbs
 // and tests use it: HTTP Basic auth, transient faults retried with
-// backoff, authentication failures reported at once.
+// backoff, authentication failures reported at once. It sends the
+// credentials only to the scheme, host and port of its prefix (a mediaUri
+// or next link elsewhere is refused), and every request has timeouts, so
+// a server that stops answering fails the request instead of holding its
+// caller for ever.
 package apiclient
 
 import (
@@ -15,6 +19,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,13 +33,100 @@ type Client struct {
 	SettingsURI   string // default /me/settings/rcbs
 	User          string // user@tenant
 	Password      string
-	HTTP          *http.Client
+	// HTTP sends the requests; nil: a client on NewTransport(Timeouts).
+	// A client given here should carry the connect, TLS and
+	// response-header timeouts in its transport (NewTransport makes one);
+	// the read timeout on bodies is applied here whatever it is.
+	HTTP *http.Client
+	// Timeouts bound each request; zero fields take the defaults.
+	Timeouts Timeouts
 	// Attempts is how many times a transient fault is tried (default 5).
 	Attempts int
 	// Backoff gives the pause before attempt n (n ≥ 1); default
 	// exponential from 250 ms with jitter, at most 10 s.
 	Backoff func(n int) time.Duration
+
+	defaultHTTP     sync.Once
+	defaultHTTPUsed *http.Client
 }
+
+// Timeouts bound the phases of one request. A fault that passes one of
+// them is transient: the request is tried again as for a 503.
+type Timeouts struct {
+	// Connect bounds opening the TCP connection and, separately, the TLS
+	// handshake (default 30 s).
+	Connect time.Duration
+	// ResponseHeader bounds the wait for the answer's headers once the
+	// request is sent (default 60 s).
+	ResponseHeader time.Duration
+	// Read bounds a pause while reading an answer's body: a server that
+	// sends nothing for this long is given up (default 120 s).
+	Read time.Duration
+}
+
+// Default timeouts: generous for a slow server and a large listing page
+// (a page of 1000 records is rendered as it is written), short enough
+// that a hung server is noticed within minutes, not never.
+const (
+	DefaultConnectTimeout        = 30 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultReadTimeout           = 120 * time.Second
+)
+
+// WithDefaults fills the zero fields with the defaults.
+func (t Timeouts) WithDefaults() Timeouts {
+	if t.Connect <= 0 {
+		t.Connect = DefaultConnectTimeout
+	}
+	if t.ResponseHeader <= 0 {
+		t.ResponseHeader = DefaultResponseHeaderTimeout
+	}
+	if t.Read <= 0 {
+		t.Read = DefaultReadTimeout
+	}
+	return t
+}
+
+// NewTransport is http.DefaultTransport with the timeouts t (zero fields:
+// the defaults) for connecting, the TLS handshake and the response
+// headers.
+func NewTransport(t Timeouts) *http.Transport {
+	t = t.WithDefaults()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	tr.DialContext = dialer.DialContext
+	tr.TLSHandshakeTimeout = t.Connect
+	tr.ResponseHeaderTimeout = t.ResponseHeader
+	tr.IdleConnTimeout = 90 * time.Second
+	return tr
+}
+
+// MaxRetryAfter caps the pause a server's Retry-After asks for.
+const MaxRetryAfter = 2 * time.Minute
+
+// ErrForeignURL is returned for a URL the server gave (mediaUri, next, a
+// redirect) on another scheme, host or port than the prefix: the
+// credentials are never sent there.
+var ErrForeignURL = errors.New("not on the scheme, host and port of the API prefix")
+
+// TimeoutError is a request given up because the server did not answer
+// in time. It is a net.Error whose Timeout() is true, so IsTransient
+// holds and the request is tried again.
+type TimeoutError struct {
+	What string // what did not come: "data on the answer's body"
+	URL  string
+	d    time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s: no %s for %v: the server stopped answering", e.URL, e.What, e.d)
+}
+
+// Timeout reports true: this is a timeout.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Temporary reports true: trying again may succeed.
+func (e *TimeoutError) Temporary() bool { return true }
 
 // Error is an answer of the server that is not a success.
 type Error struct {
@@ -67,6 +160,9 @@ func IsNotFound(err error) bool {
 // IsTransient reports whether trying again may succeed: server errors, rate
 // limits, timeouts, resets and cut-off bodies.
 func IsTransient(err error) bool {
+	if errors.Is(err, ErrForeignURL) {
+		return false
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout
@@ -81,10 +177,95 @@ func IsTransient(err error) bool {
 }
 
 func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+	base := c.HTTP
+	if base == nil {
+		c.defaultHTTP.Do(func() { c.defaultHTTPUsed = &http.Client{Transport: NewTransport(c.Timeouts)} })
+		base = c.defaultHTTPUsed
 	}
-	return http.DefaultClient
+	// A redirect is followed only on the prefix's origin: it would
+	// otherwise carry the credentials elsewhere.
+	hc := *base
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := c.checkOrigin(req.URL); err != nil {
+			return err
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &hc
+}
+
+// origin is the scheme, host and port of a URL, the port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// allowedOrigins are where the credentials may go: the prefix's origin,
+// and that of gwsRecordingsUri or gwsSettingsUri when the configuration
+// gives them as whole URLs (the customer's choice, not the server's).
+func (c *Client) allowedOrigins() []string {
+	var out []string
+	for _, raw := range []string{c.Prefix, c.RecordingsURI, c.SettingsURI} {
+		if !strings.Contains(raw, "://") {
+			continue
+		}
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			out = append(out, origin(u))
+		}
+	}
+	return out
+}
+
+// checkOrigin refuses a URL that is not on an allowed origin.
+func (c *Client) checkOrigin(u *url.URL) error {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("refusing %s: %w (%s)", redactURL(u), ErrForeignURL, c.prefixOrigin())
+	}
+	got := origin(u)
+	for _, ok := range c.allowedOrigins() {
+		if got == ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("refusing %s: %w (%s); the credentials are sent only there", redactURL(u), ErrForeignURL, c.prefixOrigin())
+}
+
+func (c *Client) prefixOrigin() string {
+	if u, err := url.Parse(c.Prefix); err == nil {
+		return origin(u)
+	}
+	return c.Prefix
+}
+
+// resolve reads a URL the server gave, relative ones against the prefix,
+// and refuses it when it is on another origin.
+func (c *Client) resolve(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("the server gave an unreadable URL %q: %w", raw, err)
+	}
+	if !u.IsAbs() {
+		base, err := url.Parse(strings.TrimSuffix(c.Prefix, "/") + "/")
+		if err != nil {
+			return "", err
+		}
+		u = base.ResolveReference(u)
+	}
+	if err := c.checkOrigin(u); err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }
 
 func (c *Client) backoff(n int) time.Duration {
@@ -103,13 +284,19 @@ func (c *Client) attempts() int {
 	return 5
 }
 
-// URL joins the prefix and a path (with its query).
+// URL joins the prefix and a path (with its query); a whole URL (a
+// gwsRecordingsUri or gwsSettingsUri configured as one) is kept.
 func (c *Client) URL(path string) string {
+	if strings.Contains(path, "://") {
+		return path
+	}
 	return strings.TrimSuffix(c.Prefix, "/") + path
 }
 
 // do sends a request built by newReq, retrying transient faults; the
-// caller closes the body of a successful answer.
+// caller closes the body of a successful answer. The request's URL must
+// be on an allowed origin, or nothing is sent. The body of the answer
+// fails with a *TimeoutError when no data comes for the read timeout.
 func (c *Client) do(ctx context.Context, newReq func() (*http.Request, error)) (*http.Response, error) {
 	var lastErr error
 	for attempt := 1; ; attempt++ {
@@ -117,18 +304,25 @@ func (c *Client) do(ctx context.Context, newReq func() (*http.Request, error)) (
 		if err != nil {
 			return nil, err
 		}
-		req = req.WithContext(ctx)
+		if err := c.checkOrigin(req.URL); err != nil {
+			return nil, err
+		}
+		reqCtx, cancel := context.WithCancel(ctx)
+		req = req.WithContext(reqCtx)
 		req.SetBasicAuth(c.User, c.Password)
 		res, err := c.httpClient().Do(req)
-		if err == nil && res.StatusCode < 300 {
-			return res, nil
+		if err != nil {
+			cancel()
+		} else {
+			res.Body = newIdleBody(res.Body, c.Timeouts.WithDefaults().Read, cancel, redactURL(req.URL))
+			if res.StatusCode < 300 {
+				return res, nil
+			}
 		}
 		var retryAfter time.Duration
 		if err == nil {
 			err = answerError(res)
-			if s, convErr := strconv.Atoi(res.Header.Get("Retry-After")); convErr == nil {
-				retryAfter = time.Duration(s) * time.Second
-			}
+			retryAfter = retryAfterPause(res.Header.Get("Retry-After"))
 		}
 		lastErr = err
 		if !IsTransient(err) || attempt >= c.attempts() {
@@ -138,6 +332,66 @@ func (c *Client) do(ctx context.Context, newReq func() (*http.Request, error)) (
 			return nil, err
 		}
 	}
+}
+
+// retryAfterPause reads a Retry-After of seconds, at most MaxRetryAfter:
+// a server may ask for a pause, not hold its caller for ever.
+func retryAfterPause(header string) time.Duration {
+	s, err := strconv.Atoi(strings.TrimSpace(header))
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return min(time.Duration(min(s, 3600))*time.Second, MaxRetryAfter)
+}
+
+// idleBody is an answer's body that gives up when no data comes for idle:
+// the request's context is cancelled and the read fails with a
+// *TimeoutError (transient), not with a bare "context canceled".
+type idleBody struct {
+	body   io.ReadCloser
+	idle   time.Duration
+	timer  *time.Timer
+	cancel context.CancelFunc
+	fired  atomic.Bool
+	url    string
+}
+
+// WithReadTimeout wraps a body so that a pause of more than idle (zero:
+// DefaultReadTimeout) cancels its request (cancel) and fails the read with
+// a *TimeoutError; what names the source in the message. Closing it calls
+// cancel. Other clients of the same servers (rcbs's S3 reads) use it too.
+func WithReadTimeout(body io.ReadCloser, idle time.Duration, cancel context.CancelFunc, what string) io.ReadCloser {
+	if idle <= 0 {
+		idle = DefaultReadTimeout
+	}
+	return newIdleBody(body, idle, cancel, what)
+}
+
+func newIdleBody(body io.ReadCloser, idle time.Duration, cancel context.CancelFunc, url string) *idleBody {
+	b := &idleBody{body: body, idle: idle, cancel: cancel, url: url}
+	b.timer = time.AfterFunc(idle, func() {
+		b.fired.Store(true)
+		cancel()
+	})
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if n > 0 && !b.fired.Load() {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF && b.fired.Load() {
+		err = &TimeoutError{What: "data on the answer's body", URL: b.url, d: b.idle}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.body.Close()
+	b.cancel()
+	return err
 }
 
 // sleep pauses for d unless ctx ends first.
@@ -159,6 +413,14 @@ func answerError(res *http.Response) error {
 		e.Code, e.Message = body.Code, body.Message
 	}
 	return e
+}
+
+// redactString is redactURL for a URL not parsed yet.
+func redactString(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return redactURL(u)
+	}
+	return strconv.Quote(raw)
 }
 
 // redactURL keeps user info out of messages.
@@ -243,14 +505,19 @@ type Recording struct {
 
 // MediaFile is one media entry of a record.
 type MediaFile struct {
-	MediaID    string   `json:"mediaId"`
-	Type       string   `json:"type"`
-	Size       any      `json:"size"` // a number from the server; the guide's records carry strings
-	SHA256     string   `json:"sha256"`
-	CertAlias  []string `json:"certAlias"`
-	MediaURI   *string  `json:"mediaUri"`
-	StorageKey string   `json:"storageKey"`
-	Pending    bool     `json:"pending"`
+	MediaID string `json:"mediaId"`
+	Type    string `json:"type"`
+	Size    any    `json:"size"` // a number from the server; the guide's records carry strings
+	// SHA256 is the hex SHA-256 of the stored (usually encrypted) bytes;
+	// it changes when the file is re-wrapped for a new certificate.
+	SHA256 string `json:"sha256"`
+	// ContentSHA256 is the hex SHA-256 of the plaintext; a re-wrap keeps
+	// it. Empty from a server that does not give it.
+	ContentSHA256 string   `json:"contentSha256"`
+	CertAlias     []string `json:"certAlias"`
+	MediaURI      *string  `json:"mediaUri"`
+	StorageKey    string   `json:"storageKey"`
+	Pending       bool     `json:"pending"`
 }
 
 // StoredSize is the size of the stored file, or -1 when not known.
@@ -282,6 +549,12 @@ func (c *Client) SearchPage(ctx context.Context, query url.Values, next string) 
 			uri = "/recordings"
 		}
 		u = c.URL(uri) + "?" + query.Encode()
+	} else {
+		resolved, err := c.resolve(next)
+		if err != nil {
+			return nil, fmt.Errorf("cannot follow the next page: %w", err)
+		}
+		u = resolved
 	}
 	var raw struct {
 		Recordings []json.RawMessage `json:"recordings"`
@@ -304,9 +577,18 @@ func (c *Client) SearchPage(ctx context.Context, query url.Values, next string) 
 }
 
 // Search calls fn for every recording that matches query, page by page.
+// A next link to a page already read ends it with an error: a server
+// cannot keep it listing for ever.
 func (c *Client) Search(ctx context.Context, query url.Values, fn func(Recording) error) error {
 	next := ""
+	seen := map[string]bool{}
 	for {
+		if next != "" {
+			if seen[next] {
+				return fmt.Errorf("the server's next link %s repeats a page already read", redactString(next))
+			}
+			seen[next] = true
+		}
 		p, err := c.SearchPage(ctx, query, next)
 		if err != nil {
 			return err
@@ -341,6 +623,10 @@ func (c *Client) Recording(ctx context.Context, id string) (*Recording, error) {
 // OpenMedia opens a media URI from offset (for resuming); it fails unless
 // the server answers with exactly that part.
 func (c *Client) OpenMedia(ctx context.Context, mediaURI string, offset int64) (io.ReadCloser, error) {
+	mediaURI, err := c.resolve(mediaURI)
+	if err != nil {
+		return nil, fmt.Errorf("cannot fetch the media file: %w", err)
+	}
 	res, err := c.do(ctx, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, mediaURI, nil)
 		if err == nil && offset > 0 {

@@ -3,8 +3,10 @@
 // this instance's share, fetches each media file to a partial name,
 // verifies its size and SHA-256, fsyncs and renames it, writes the record
 // as <id>.json, and advances last_recording_endtime.txt only when the
-// whole period is safely on disk. It never prints; a Reporter hears
-// about progress.
+// whole period is safely on disk and began where the stored one ended.
+// A verified copy is never replaced by different content, and nothing is
+// written outside targetDir whatever names the server gives. It never
+// prints; a Reporter hears about progress.
 package backup
 
 import (
@@ -26,6 +28,7 @@ import (
 	"callvault/internal/apiclient"
 	"callvault/internal/cms"
 	"callvault/internal/record"
+	"callvault/internal/vault"
 )
 
 // Options is what one run does; rcbs fills it from config.properties.
@@ -50,8 +53,12 @@ type Options struct {
 	EncryptFor *x509.Certificate
 	Cipher     cms.Cipher
 
-	Windows   [][2]time.Time // half-open, in order
-	PeriodEnd time.Time      // what the state file records on success
+	Windows [][2]time.Time // half-open, in order
+	// PeriodStart is where the period begins (zero: the first window's
+	// start). The state moves forward only when it is at or before the
+	// end stored in last_recording_endtime.txt.
+	PeriodStart time.Time
+	PeriodEnd   time.Time // what the state file records on success
 }
 
 // Reporter hears about progress; the CLI draws it.
@@ -65,10 +72,25 @@ type Reporter interface {
 // Result counts what a run did, as the guide's closing line does.
 type Result struct {
 	Downloaded, Skipped, Failed, Total int
-	Pending                            int       // media not stored on the server yet
-	StateAdvanced                      bool      // last_recording_endtime.txt was written
-	StateTime                          time.Time // what it now says
-	Failures                           []string  // one line each
+	Pending                            int // media not stored on the server yet
+	// Filtered counts media left out because their type does not match
+	// mediaTypePattern; they are in no other count.
+	Filtered int
+	// Rewrapped counts verified copies replaced by the server's re-wrapped
+	// file (same contentSha256, new sha256); Repaired, copies damaged on
+	// disk fetched again. Both are in Downloaded too.
+	Rewrapped, Repaired int
+	StateAdvanced       bool      // last_recording_endtime.txt was written
+	StateTime           time.Time // what it now says (when StateAdvanced)
+	// StateNote says why the state was not moved to the end of the
+	// period although nothing failed ("" when it was); StateHeld is set
+	// when that is because the period began after the stored end.
+	StateNote string
+	StateHeld bool
+	Failures  []string // one line each, conflicts included
+	// Conflicts are the media files whose content on the server differs
+	// from the verified copy on disk, which was kept: one line each.
+	Conflicts []string
 }
 
 // Engine runs backups.
@@ -90,10 +112,24 @@ var ErrAuth = errors.New("the server refused the credentials (GWS_USERNAME/GWS_P
 var defaultPattern = regexp.MustCompile(`^(audio/mp3|video/mp4)$`)
 
 // Run backs up every window. The state file advances only when nothing
-// failed; a pending media file holds it back to that recording's stop
-// time.
+// failed and the period began at or before the stored end; it never moves
+// back, except that a pending media file holds it at that recording's
+// stop time.
 func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	o := &e.Options
+	if err := CheckTenant(o.Tenant); err != nil {
+		return nil, err
+	}
+	previous, err := ReadState(o.TargetDir)
+	if err != nil {
+		return nil, err
+	}
+	if o.PeriodStart.IsZero() {
+		o.PeriodStart = o.PeriodEnd
+		if len(o.Windows) > 0 {
+			o.PeriodStart = o.Windows[0][0]
+		}
+	}
 	if o.MediaPattern == nil {
 		o.MediaPattern = defaultPattern
 	}
@@ -105,7 +141,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{}
 	var mu sync.Mutex
-	holdBack := o.PeriodEnd // the state may not pass a pending recording
+	var pendingStop *time.Time // the state may not pass a pending recording
 	for i, w := range o.Windows {
 		q := url.Values{}
 		q.Set("endTimeRange", fmt.Sprintf("%d,%d", w[0].UnixMilli(), w[1].UnixMilli()))
@@ -123,8 +159,8 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 					out := e.recording(ctx, rec)
 					mu.Lock()
 					res.add(out)
-					if out.pendingStop != nil && out.pendingStop.Before(holdBack) {
-						holdBack = *out.pendingStop
+					if out.pendingStop != nil && (pendingStop == nil || out.pendingStop.Before(*pendingStop)) {
+						pendingStop = out.pendingStop
 					}
 					mu.Unlock()
 					if out.fatal != nil {
@@ -161,18 +197,74 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.Reporter.WindowDone()
 	}
 	if res.Failed == 0 {
-		if err := writeState(o.TargetDir, holdBack); err != nil {
-			return res, err
+		next := NextState(previous, o.PeriodStart, o.PeriodEnd, pendingStop)
+		res.StateNote, res.StateHeld = next.Note, next.Held
+		if next.Write {
+			if err := writeState(o.TargetDir, next.Time); err != nil {
+				return res, err
+			}
+			res.StateAdvanced, res.StateTime = true, next.Time
 		}
-		res.StateAdvanced, res.StateTime = true, holdBack
+		switch {
+		case next.Held:
+			e.Log.Warn(StateFile+" held: "+next.Note, "state", *previous, "periodStart", o.PeriodStart)
+		case next.Note != "":
+			e.Log.Info(StateFile+": "+next.Note, "state", next.Time)
+		}
 	}
 	return res, nil
+}
+
+// StateChange is what a run that failed nothing does to
+// last_recording_endtime.txt.
+type StateChange struct {
+	Time  time.Time // what the file says afterwards
+	Write bool      // whether it is written
+	Held  bool      // the period began after the stored end: not moved
+	Note  string    // why it does not say the period's end; "" when it does
+}
+
+// NextState decides the state after a run in which nothing failed, from
+// what the file said before (nil: no file), the period [periodStart,
+// periodEnd) and the earliest stop time of a recording with pending media
+// (nil: none):
+//
+//   - a period that began after the stored end leaves a gap nobody
+//     fetched, so the state stays (a maxDate or skipLastRecordingCheck run
+//     cannot jump it over recordings);
+//   - otherwise it becomes the later of the stored end and the period's
+//     end: a run over an older period never moves it back;
+//   - a pending media file holds it at its recording's stop time, even
+//     before the stored end, so that the next runs list that recording
+//     again until its media arrives.
+func NextState(previous *time.Time, periodStart, periodEnd time.Time, pendingStop *time.Time) StateChange {
+	const layout = time.RFC3339Nano
+	if previous != nil && periodStart.After(*previous) {
+		return StateChange{Time: *previous, Held: true, Note: fmt.Sprintf(
+			"kept at %s: this run's period began at %s, after it, so the recordings between were not fetched; a run whose period begins at or before %[1]s fetches them and moves it on",
+			previous.UTC().Format(layout), periodStart.UTC().Format(layout))}
+	}
+	next := StateChange{Time: periodEnd, Write: true}
+	if previous != nil && periodEnd.Before(*previous) {
+		next.Time = *previous
+		next.Note = fmt.Sprintf("kept at %s: this run's period ended before it, at %s, and the state never moves back",
+			previous.UTC().Format(layout), periodEnd.UTC().Format(layout))
+	}
+	if pendingStop != nil && pendingStop.Before(next.Time) {
+		next.Time = *pendingStop
+		next.Note = fmt.Sprintf("held at %s, the stop time of a recording whose media is not stored on the server yet", pendingStop.UTC().Format(layout))
+	}
+	if previous != nil && next.Time.Equal(*previous) {
+		next.Write = false
+	}
+	return next
 }
 
 // outcome is what handling one recording gave.
 type outcome struct {
 	downloaded, skipped, failed, total, pending int
-	failures                                    []string
+	filtered, rewrapped, repaired               int
+	failures, conflicts                         []string
 	pendingStop                                 *time.Time
 	fatal                                       error
 }
@@ -183,7 +275,11 @@ func (r *Result) add(o outcome) {
 	r.Failed += o.failed
 	r.Total += o.total
 	r.Pending += o.pending
+	r.Filtered += o.filtered
+	r.Rewrapped += o.rewrapped
+	r.Repaired += o.repaired
 	r.Failures = append(r.Failures, o.failures...)
+	r.Conflicts = append(r.Conflicts, o.conflicts...)
 }
 
 func (o *outcome) fail(format string, args ...any) {
@@ -191,11 +287,29 @@ func (o *outcome) fail(format string, args ...any) {
 	o.failures = append(o.failures, fmt.Sprintf(format, args...))
 }
 
-// safeName refuses names that could leave their folder.
-func safeName(kind, name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || strings.Contains(name, "..") ||
-		strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || len(name) > 255 {
-		return fmt.Errorf("%s %q is not a safe file name", kind, name)
+// CheckTenant refuses a tenant name (from the server's /me) that could
+// not be a folder of its own in targetDir: what vault.CheckID refuses, and
+// the names rcbs keeps in targetDir itself (the state and the lock file,
+// and any of reserved, such as a log file kept there).
+func CheckTenant(tenant string, reserved ...string) error {
+	if err := vault.CheckID("tenant", tenant); err != nil {
+		return fmt.Errorf("the server's tenant name %q cannot be a folder in targetDir: %w", tenant, err)
+	}
+	for _, name := range append([]string{StateFile, LockFile}, reserved...) {
+		if strings.EqualFold(tenant, name) {
+			return fmt.Errorf("the server's tenant name %q cannot be a folder in targetDir: it is the name of rcbs's own %s there", tenant, name)
+		}
+	}
+	return nil
+}
+
+// within refuses a path that is not strictly inside root once both are
+// cleaned: the last check before anything is created from names the
+// server gave.
+func within(root, path string) error {
+	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(path))
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return fmt.Errorf("%s is not inside targetDir %s: nothing written", path, root)
 	}
 	return nil
 }
@@ -203,9 +317,10 @@ func safeName(kind, name string) error {
 // recording backs up one recording: its media, then its metadata.
 func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out outcome) {
 	o := &e.Options
-	if err := safeName("recording id", rec.ID); err != nil {
+	if err := vault.CheckID("recording id", rec.ID); err != nil {
 		out.total++
-		out.fail("%v", err)
+		out.fail("recording %q: %v: nothing written", rec.ID, err)
+		e.Log.Error("recording refused", "recording", rec.ID, "err", err)
 		return out
 	}
 	stop, err := record.ParseTime(rec.StopTime)
@@ -221,6 +336,12 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 		return out
 	}
 	dir := filepath.Join(o.TargetDir, o.Tenant, filepath.FromSlash(folder), rec.ID)
+	if err := within(o.TargetDir, dir); err != nil {
+		out.total++
+		out.fail("recording %s: %v", rec.ID, err)
+		return out
+	}
+	conflict := false
 	if !o.MetadataOnly {
 		verified := loadVerified(dir)
 		defer func() {
@@ -228,13 +349,18 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 				e.Log.Warn("cannot record verified files", "dir", dir, "err", err)
 			}
 		}()
+		// Read only when a copy on disk differs from the server's file.
+		known := sync.OnceValue(func() map[string]copyRecord { return priorRecord(dir, rec.ID) })
 		for _, m := range rec.MediaFiles {
 			if !o.MediaPattern.MatchString(m.Type) {
+				out.filtered++
+				e.Log.Info("media type does not match mediaTypePattern; not downloaded", "recording", rec.ID, "media", m.MediaID, "type", m.Type)
 				continue
 			}
 			out.total++
-			if err := safeName("media id", m.MediaID); err != nil {
-				out.fail("recording %s: %v", rec.ID, err)
+			if err := vault.CheckMediaID("media id", rec.ID, m.MediaID); err != nil {
+				out.fail("recording %s: media id %q: %v: nothing written", rec.ID, m.MediaID, err)
+				e.Log.Error("media refused", "recording", rec.ID, "media", m.MediaID, "err", err)
 				continue
 			}
 			if m.Pending || m.MediaURI == nil {
@@ -247,8 +373,9 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 				e.Log.Info("media not stored on the server yet; the state will not pass this recording", "recording", rec.ID, "media", m.MediaID)
 				continue
 			}
-			skipped, err := e.media(ctx, dir, rec.ID, m, verified)
+			got, err := e.media(ctx, dir, rec.ID, m, verified, known)
 			e.Reporter.FileDone()
+			var conflictErr *ConflictError
 			switch {
 			case apiclient.IsAuth(err):
 				out.fatal = fmt.Errorf("%w: %v", ErrAuth, err)
@@ -258,11 +385,23 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 				out.fatal = err
 				out.fail("%s/%s: %v", rec.ID, m.MediaID, err)
 				return out
+			case errors.As(err, &conflictErr):
+				conflict = true
+				out.fail("%v", err)
+				out.conflicts = append(out.conflicts, err.Error())
+				e.Log.Error("the server's content differs from the verified copy; the copy on disk was kept", "recording", rec.ID, "media", m.MediaID,
+					"serverSha256", m.SHA256, "serverContentSha256", m.ContentSHA256, "verifiedSha256", conflictErr.VerifiedSHA256, "verifiedContentSha256", conflictErr.VerifiedContent)
 			case err != nil:
 				out.fail("%s/%s: %v", rec.ID, m.MediaID, err)
 				e.Log.Error("download failed", "recording", rec.ID, "media", m.MediaID, "err", err)
-			case skipped:
+			case got == mediaSkipped:
 				out.skipped++
+			case got == mediaRewrapped:
+				out.downloaded++
+				out.rewrapped++
+			case got == mediaRepaired:
+				out.downloaded++
+				out.repaired++
 			default:
 				out.downloaded++
 				e.Log.Info("downloaded", "recording", rec.ID, "media", m.MediaID)
@@ -270,6 +409,15 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 		}
 	}
 	out.total++
+	if conflict {
+		// <id>.json keeps describing the copy that was kept: it is what
+		// rcbs check verifies it against, and what the next run learns
+		// the copy's contentSha256 from.
+		out.skipped++
+		e.Reporter.FileDone()
+		e.Log.Warn("record not rewritten: it describes the verified copy kept on disk", "recording", rec.ID)
+		return out
+	}
 	wrote, err := e.metadata(dir, rec)
 	e.Reporter.FileDone()
 	switch {

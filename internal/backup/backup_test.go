@@ -183,26 +183,83 @@ func FuzzFilterRecord(f *testing.F) {
 	})
 }
 
-func TestSafeName(t *testing.T) {
-	for _, ok := range []string{
-		"021L6BI58K8FH7R5USI402LAES000000A_2021-07-21_16-49-00-334B020F-10002D91-00000001.mp3.bin",
-		"W6x+Vq8fR2m3ngFfj9Um2g_021L6BI58K8FH7R5USI402LAES000000A_1d9439c7990141e3ad64a92eb43f4da4_2021_07_21_16_49_01",
-		"a", "a.b", ".hidden", "with space", "é", strings.Repeat("x", 255),
-	} {
-		if err := safeName("media id", ok); err != nil {
-			t.Errorf("safeName(%q): %v", ok, err)
+func TestCheckTenant(t *testing.T) {
+	for _, ok := range []string{"acme", "demo", "Tenant-1", "a.b", ".hidden"} {
+		if err := CheckTenant(ok); err != nil {
+			t.Errorf("CheckTenant(%q): %v", ok, err)
 		}
 	}
 	for _, bad := range []string{
-		"", ".", "..", "../x", "a/b", `a\b`, "a..b", "/abs", "x\x00y", "tab\there", "new\nline", "del\x7f",
-		strings.Repeat("x", 256),
+		"", ".", "..", "../../x", "a/b", `a\b`, "/abs", "x\x00y", "C:", "con", "NUL", "LPT1.txt",
+		StateFile, strings.ToUpper(StateFile), LockFile, VerifiedFile, "x.partial", "trailing.", " lead",
 	} {
-		err := safeName("media id", bad)
+		err := CheckTenant(bad)
 		if err == nil {
-			t.Errorf("safeName(%q) accepted it", bad)
-		} else if !strings.HasPrefix(err.Error(), "media id ") {
-			t.Errorf("safeName(%q): %q does not say what is wrong", bad, err)
+			t.Errorf("CheckTenant(%q) accepted it", bad)
+		} else if !strings.Contains(err.Error(), "tenant name") {
+			t.Errorf("CheckTenant(%q): %q does not say what is wrong", bad, err)
 		}
+	}
+	if err := CheckTenant("rcbs.log", "rcbs.log"); err == nil {
+		t.Error("a reserved name given by the caller was accepted")
+	}
+}
+
+func TestWithin(t *testing.T) {
+	root := filepath.Join("srv", "target")
+	for _, ok := range []string{
+		filepath.Join(root, "acme", "2026", "R1"),
+		filepath.Join(root, "acme", "R1", "m.mp3"),
+		filepath.Join(root, "acme", "..", "acme", "R1"),
+	} {
+		if err := within(root, ok); err != nil {
+			t.Errorf("within(%q, %q): %v", root, ok, err)
+		}
+	}
+	for _, bad := range []string{
+		root,
+		filepath.Join(root, ".."),
+		filepath.Join(root, "..", "x"),
+		filepath.Join(root, "acme", "..", "..", "x"),
+		filepath.Join("srv", "target2", "x"),
+		"elsewhere",
+	} {
+		if err := within(root, bad); err == nil {
+			t.Errorf("within(%q, %q) accepted it", root, bad)
+		}
+	}
+}
+
+func TestNextState(t *testing.T) {
+	at := func(h int) time.Time {
+		return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC).Add(time.Duration(h) * time.Hour)
+	}
+	ptr := func(t time.Time) *time.Time { return &t }
+	for _, tc := range []struct {
+		name               string
+		previous           *time.Time
+		from, to           time.Time
+		pending            *time.Time
+		want               time.Time
+		write, held, noted bool
+	}{
+		{"no state yet", nil, at(0), at(24), nil, at(24), true, false, false},
+		{"no state yet, pending", nil, at(0), at(24), ptr(at(5)), at(5), true, false, true},
+		{"continues the stored end", ptr(at(10)), at(4), at(24), nil, at(24), true, false, false},
+		{"begins exactly at the stored end", ptr(at(10)), at(10), at(24), nil, at(24), true, false, false},
+		{"a gap: maxDate after the stored end", ptr(at(10)), at(11), at(24), nil, at(10), false, true, true},
+		{"a gap, pending too", ptr(at(10)), at(11), at(24), ptr(at(12)), at(10), false, true, true},
+		{"an older period never moves it back", ptr(at(30)), at(0), at(24), nil, at(30), false, false, true},
+		{"pending holds it", ptr(at(10)), at(4), at(24), ptr(at(15)), at(15), true, false, true},
+		{"pending before the stored end holds it there", ptr(at(10)), at(4), at(24), ptr(at(6)), at(6), true, false, true},
+		{"same end again", ptr(at(24)), at(0), at(24), nil, at(24), false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := NextState(tc.previous, tc.from, tc.to, tc.pending)
+			if !got.Time.Equal(tc.want) || got.Write != tc.write || got.Held != tc.held || (got.Note != "") != tc.noted {
+				t.Errorf("NextState = %+v; want time %v, write %v, held %v, note %v", got, tc.want, tc.write, tc.held, tc.noted)
+			}
+		})
 	}
 }
 

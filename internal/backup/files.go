@@ -19,6 +19,7 @@ import (
 
 	"callvault/internal/apiclient"
 	"callvault/internal/cms"
+	"callvault/internal/vault"
 )
 
 // StateFile is where the end of the last completed period is kept.
@@ -46,18 +47,23 @@ func fileSHA256(path string) (string, int64, error) {
 }
 
 // VerifiedFile, in each recording folder, remembers what earlier runs
-// proved of the media files there: size, modification time and SHA-256.
-// A file whose size and modification time still match is not read again,
-// so a run with nothing new does not re-hash the whole backup; a file that
-// was changed on disk no longer matches and is hashed (and fetched again
-// when it differs from the server's).
-const VerifiedFile = ".rcbs-verified.json"
+// proved of the media files there: size, modification time, SHA-256 and
+// the server's contentSha256. A file whose size and modification time
+// still match is not read again, so a run with nothing new does not
+// re-hash the whole backup; a file that was changed on disk no longer
+// matches and is hashed. The contentSha256 is what tells a re-wrapped file
+// on the server (same content: replaced) from different content (kept).
+const VerifiedFile = vault.VerifiedFileName
 
 // verifiedFile is one entry of VerifiedFile.
 type verifiedFile struct {
 	Size    int64  `json:"size"`
 	ModTime int64  `json:"mtimeNs"`
-	SHA256  string `json:"sha256"`
+	SHA256  string `json:"sha256"` // of the bytes on disk
+	// ContentSHA256 is the plaintext's, as the server gave it when the
+	// copy was verified (or as rcbs hashed it, for media it encrypted
+	// itself); "" when the server gave none.
+	ContentSHA256 string `json:"contentSha256,omitempty"`
 }
 
 // verifiedSet is a folder's VerifiedFile in memory.
@@ -81,12 +87,101 @@ func (v *verifiedSet) matches(name string, fi os.FileInfo, sha string, size int6
 	return ok && rec.SHA256 == sha && rec.Size == size && fi.Size() == size && rec.ModTime == fi.ModTime().UnixNano()
 }
 
-func (v *verifiedSet) add(name, path, sha string) {
+func (v *verifiedSet) add(name, path, sha, contentSHA string) {
 	if fi, err := os.Stat(path); err == nil {
-		v.files[name] = verifiedFile{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), SHA256: sha}
+		v.files[name] = verifiedFile{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), SHA256: sha, ContentSHA256: contentSHA}
 		v.changed = true
 	}
 }
+
+// learnContent records a contentSha256 for an entry verified before rcbs
+// kept them.
+func (v *verifiedSet) learnContent(name, contentSHA string) {
+	if f, ok := v.files[name]; ok && f.ContentSHA256 == "" && contentSHA != "" {
+		f.ContentSHA256 = contentSHA
+		v.files[name] = f
+		v.changed = true
+	}
+}
+
+// copyRecord is what rcbs recorded of a copy it verified: the SHA-256 of
+// its bytes and the content's.
+type copyRecord struct{ SHA256, ContentSHA256 string }
+
+// priorRecord reads the mediaFiles of the <id>.json rcbs wrote in dir
+// earlier: what the server said of each file when it was backed up. It
+// stands in for .rcbs-verified.json entries that are missing or predate
+// contentSha256.
+func priorRecord(dir, recID string) map[string]copyRecord {
+	out := map[string]copyRecord{}
+	b, err := os.ReadFile(filepath.Join(dir, recID+".json"))
+	if err != nil {
+		return out
+	}
+	var doc struct {
+		MediaFiles []apiclient.MediaFile `json:"mediaFiles"`
+	}
+	if json.Unmarshal(b, &doc) != nil {
+		return out
+	}
+	for _, m := range doc.MediaFiles {
+		if m.MediaID != "" && m.SHA256 != "" && len(m.CertAlias) > 0 {
+			out[m.MediaID] = copyRecord{SHA256: m.SHA256, ContentSHA256: m.ContentSHA256}
+		}
+	}
+	return out
+}
+
+// recorded is what rcbs knows of its copy of mediaID: the verified entry,
+// completed from <id>.json when it lacks the contentSha256.
+func (v *verifiedSet) recorded(mediaID string, prior func() map[string]copyRecord) (copyRecord, bool) {
+	fromJSON, inJSON := prior()[mediaID]
+	f, ok := v.files[mediaID]
+	if !ok || f.SHA256 == "" {
+		return fromJSON, inJSON
+	}
+	r := copyRecord{SHA256: f.SHA256, ContentSHA256: f.ContentSHA256}
+	if r.ContentSHA256 == "" && inJSON && fromJSON.SHA256 == r.SHA256 {
+		r.ContentSHA256 = fromJSON.ContentSHA256
+	}
+	return r, true
+}
+
+// ErrContentChanged is the cause of every *ConflictError.
+var ErrContentChanged = errors.New("the server's content differs from the verified copy")
+
+// ConflictError is a media file whose bytes on the server differ from the
+// verified copy on disk without the same contentSha256 to show that only
+// the encryption changed. The copy on disk is kept as it is.
+type ConflictError struct {
+	RecordingID, MediaID string
+	ServerContent        string // the server's contentSha256; "" when it gave none
+	VerifiedSHA256       string // what rcbs verified of its copy; "" when unknown
+	VerifiedContent      string // its contentSha256; "" when unknown
+}
+
+func (e *ConflictError) Error() string {
+	why := "the server's content differs from the verified copy"
+	switch {
+	case e.VerifiedSHA256 == "":
+		why = "the server's file differs from the copy on disk, which rcbs has no record of verifying"
+	case e.ServerContent == "" || e.VerifiedContent == "":
+		why = "the server's file differs from the verified copy, and no contentSha256 shows that its content is the same"
+	}
+	return fmt.Sprintf("recording %s, media %s: %s; the copy on disk was kept unchanged", e.RecordingID, e.MediaID, why)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrContentChanged }
+
+// mediaResult is what media did with a file.
+type mediaResult int
+
+const (
+	mediaDownloaded mediaResult = iota // fetched: it was not on disk
+	mediaSkipped                       // on disk and verified already
+	mediaRewrapped                     // replaced by the server's re-wrapped file (same content)
+	mediaRepaired                      // a copy damaged on disk fetched again
+)
 
 func (v *verifiedSet) save(dir string) error {
 	if !v.changed {
@@ -99,49 +194,88 @@ func (v *verifiedSet) save(dir string) error {
 	return writeAtomic(filepath.Join(dir, VerifiedFile), b)
 }
 
-// media makes sure one media file is on disk, complete and verified. It
-// reports skipped when the file was there already.
-func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.MediaFile, verified *verifiedSet) (skipped bool, err error) {
+// media makes sure one media file is on disk, complete and verified. A
+// file already under its final name is kept when it is the server's
+// file; otherwise it is replaced only when the server's file has the same
+// content as what rcbs verified (a re-wrap), or holds exactly the bytes
+// rcbs verified (the copy was damaged on disk). Anything else is a
+// *ConflictError and the copy stays as it is.
+func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.MediaFile, verified *verifiedSet, prior func() map[string]copyRecord) (mediaResult, error) {
 	final := filepath.Join(dir, m.MediaID)
+	if err := within(e.Options.TargetDir, final); err != nil {
+		return 0, err
+	}
 	wantSize := m.StoredSize()
 	encryptHere := len(m.CertAlias) == 0
 	if encryptHere && e.Options.EncryptFor == nil {
-		return false, errors.New("arrived unencrypted and no encryptionCertificate is configured: not written, so that nothing lands in clear")
+		return 0, errors.New("arrived unencrypted and no encryptionCertificate is configured: not written, so that nothing lands in clear")
 	}
 	if m.SHA256 == "" || wantSize < 0 {
-		return false, errors.New("the server gave no size or SHA-256 to verify against")
+		return 0, errors.New("the server gave no size or SHA-256 to verify against")
 	}
+	// Stored unencrypted, the server's sha256 is the plaintext's.
+	content := m.ContentSHA256
+	if encryptHere && content == "" {
+		content = m.SHA256
+	}
+	result := mediaDownloaded
 	if fi, err := os.Stat(final); err == nil {
 		if encryptHere {
-			// Encrypted here with a fresh key: only its plaintext hash
-			// was checked, before the rename that made it final.
-			return true, nil
+			// Encrypted here with a fresh key: its bytes are not the
+			// server's, only its plaintext hash was checked, before the
+			// rename that made it final. Different content is still told.
+			if v, ok := verified.files[m.MediaID]; ok && v.ContentSHA256 != "" && v.ContentSHA256 != content {
+				return 0, &ConflictError{RecordingID: recID, MediaID: m.MediaID, ServerContent: content, VerifiedSHA256: v.SHA256, VerifiedContent: v.ContentSHA256}
+			}
+			return mediaSkipped, nil
 		}
 		if verified.matches(m.MediaID, fi, m.SHA256, wantSize) {
-			return true, nil
+			verified.learnContent(m.MediaID, m.ContentSHA256)
+			return mediaSkipped, nil
 		}
 		sum, size, err := fileSHA256(final)
-		if err == nil && size == wantSize && sum == m.SHA256 {
-			verified.add(m.MediaID, final, sum)
-			return true, nil
+		if err != nil {
+			return 0, fmt.Errorf("cannot read the copy on disk: %w", err)
 		}
-		e.Log.Warn("existing file differs from the server's; fetching it again", "recording", recID, "media", m.MediaID)
+		if size == wantSize && sum == m.SHA256 {
+			verified.add(m.MediaID, final, sum, m.ContentSHA256)
+			return mediaSkipped, nil
+		}
+		known, ok := verified.recorded(m.MediaID, prior)
+		intact := ok && sum == known.SHA256
+		switch {
+		case ok && known.SHA256 == m.SHA256:
+			// The server still holds the very bytes rcbs verified: the
+			// copy was changed on disk. Fetching them again loses nothing.
+			result = mediaRepaired
+			e.Log.Warn("the copy on disk no longer matches what rcbs verified; fetching the same file again", "recording", recID, "media", m.MediaID, "sha256", m.SHA256, "onDisk", sum)
+		case ok && m.ContentSHA256 != "" && known.ContentSHA256 == m.ContentSHA256:
+			// Same content, new encryption: a certificate rotation.
+			result = mediaRewrapped
+			if !intact {
+				result = mediaRepaired
+				e.Log.Warn("the copy on disk no longer matches what rcbs verified; fetching the server's file of the same content", "recording", recID, "media", m.MediaID, "contentSha256", m.ContentSHA256, "onDisk", sum)
+			}
+		default:
+			return 0, &ConflictError{RecordingID: recID, MediaID: m.MediaID, ServerContent: m.ContentSHA256, VerifiedSHA256: known.SHA256, VerifiedContent: known.ContentSHA256}
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, fmt.Errorf("cannot create %s: %w", dir, err)
+		return 0, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	partial := partialName(final)
 	open := func(offset int64) (io.ReadCloser, error) { return e.Client.OpenMedia(ctx, *m.MediaURI, offset) }
 	if e.S3 != nil && m.StorageKey != "" {
 		open = func(offset int64) (io.ReadCloser, error) { return e.S3.Open(ctx, m.StorageKey, offset) }
 	}
+	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		err = e.fetch(partial, open, wantSize, m.SHA256, encryptHere)
 		if err == nil {
 			break
 		}
-		if apiclient.IsAuth(err) || errors.Is(err, ErrS3Auth) || ctx.Err() != nil {
-			return false, err
+		if apiclient.IsAuth(err) || errors.Is(err, ErrS3Auth) || errors.Is(err, apiclient.ErrForeignURL) || ctx.Err() != nil {
+			return 0, err
 		}
 		if errors.Is(err, errVerify) {
 			os.Remove(partial) // start over, not from a bad prefix
@@ -149,15 +283,27 @@ func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.Media
 		e.Log.Warn("download attempt failed", "recording", recID, "media", m.MediaID, "attempt", attempt, "err", err)
 	}
 	if err != nil {
-		return false, err
+		return 0, err
 	}
+	old := verified.files[m.MediaID]
 	if err := os.Rename(partial, final); err != nil {
-		return false, fmt.Errorf("cannot rename %s: %w", partial, err)
+		return 0, fmt.Errorf("cannot rename %s: %w", partial, err)
 	}
-	if !encryptHere {
-		verified.add(m.MediaID, final, m.SHA256)
+	if encryptHere {
+		if sum, _, err := fileSHA256(final); err == nil {
+			verified.add(m.MediaID, final, sum, content)
+		}
+	} else {
+		verified.add(m.MediaID, final, m.SHA256, m.ContentSHA256)
 	}
-	return false, syncDir(dir)
+	switch result {
+	case mediaRewrapped:
+		e.Log.Info("re-wrapped on the server (same content, new encryption): the verified copy was replaced", "recording", recID, "media", m.MediaID,
+			"contentSha256", m.ContentSHA256, "oldSha256", old.SHA256, "sha256", m.SHA256, "certAlias", strings.Join(m.CertAlias, ","))
+	case mediaRepaired:
+		e.Log.Warn("damaged copy replaced by the server's verified file", "recording", recID, "media", m.MediaID, "sha256", m.SHA256)
+	}
+	return result, syncDir(dir)
 }
 
 var errVerify = errors.New("verification failed")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"callvault/internal/apiclient"
 )
 
 // S3Config says where media lie in S3 and how to reach them: the bucket,
@@ -52,6 +55,10 @@ type S3Config struct {
 	// Backoff gives the pause before retry n (n ≥ 1); default the SDK's
 	// exponential backoff with jitter, at most 10 s.
 	Backoff func(n int) time.Duration
+
+	// Timeouts bound connecting, the answer's headers and pauses in a
+	// body, as for the web service (zero fields: apiclient's defaults).
+	Timeouts apiclient.Timeouts
 }
 
 // S3Source reads media straight from the bucket the server keeps them in.
@@ -86,12 +93,15 @@ func NewS3Source(cfg S3Config) (*S3Source, error) {
 		}
 		proxy = http.ProxyURL(proxyURL)
 	}
+	cfg.Timeouts = cfg.Timeouts.WithDefaults()
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		if proxy != nil {
 			tr.Proxy = proxy
 		}
 		tr.MaxIdleConnsPerHost = 64 // one per download thread
-	})
+		tr.TLSHandshakeTimeout = cfg.Timeouts.Connect
+		tr.ResponseHeaderTimeout = cfg.Timeouts.ResponseHeader
+	}).WithDialerOptions(func(d *net.Dialer) { d.Timeout = cfg.Timeouts.Connect })
 	opts := s3.Options{
 		Region:      cfg.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
@@ -144,15 +154,18 @@ func (s *S3Source) Open(ctx context.Context, storageKey string, offset int64) (i
 	if offset > 0 {
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
+		cancel()
 		return nil, s.fail("read", storageKey, err)
 	}
 	if offset > 0 && !strings.HasPrefix(aws.ToString(out.ContentRange), fmt.Sprintf("bytes %d-", offset)) {
 		out.Body.Close()
+		cancel()
 		return nil, fmt.Errorf("s3://%s/%s: the range from %d was not honoured (Content-Range %q)", s.cfg.Bucket, storageKey, offset, aws.ToString(out.ContentRange))
 	}
-	return out.Body, nil
+	return apiclient.WithReadTimeout(out.Body, s.cfg.Timeouts.Read, cancel, "s3://"+s.cfg.Bucket+"/"+storageKey), nil
 }
 
 // Verify checks that the prefix can be listed, as the guide's

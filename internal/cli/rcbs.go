@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -96,12 +97,17 @@ func (m *backupMain) credentials() (string, string, error) {
 	return user, password, nil
 }
 
+// rcbsBackoff, when set, replaces the client's pause between attempts
+// (tests shorten it; the retry policy itself stays).
+var rcbsBackoff func(n int) time.Duration
+
 func (m *backupMain) client() (*apiclient.Client, error) {
 	user, password, err := m.credentials()
 	if err != nil {
 		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+	timeouts := apiclient.Timeouts{Connect: m.cfg.ConnectTimeout, ResponseHeader: m.cfg.ResponseTimeout, Read: m.cfg.ReadTimeout}
+	transport := apiclient.NewTransport(timeouts)
 	if proxy := m.cfg.GWSProxyURL(); proxy != nil {
 		transport.Proxy = http.ProxyURL(proxy)
 	}
@@ -109,8 +115,28 @@ func (m *backupMain) client() (*apiclient.Client, error) {
 	return &apiclient.Client{
 		Prefix: m.cfg.GWSURIPrefix, RecordingsURI: m.cfg.GWSRecordingsURI, SettingsURI: m.cfg.GWSSettingsURI,
 		User: user, Password: password,
-		HTTP: &http.Client{Transport: transport, Timeout: 0},
+		// No overall deadline: a large media file may take hours. The
+		// transport's timeouts and the client's read timeout end a request
+		// whose server stops answering.
+		HTTP: &http.Client{Transport: transport}, Timeouts: timeouts, Backoff: rcbsBackoff,
 	}, nil
+}
+
+// reservedInTarget are the names of files rcbs keeps directly in target
+// besides its state and lock: the log and the config file when they lie
+// there. A tenant folder may not take one of them.
+func (m *backupMain) reservedInTarget(target, logPath string) []string {
+	var names []string
+	absTarget, err := filepath.Abs(target)
+	if err != nil {
+		return nil
+	}
+	for _, p := range []string{logPath, m.config} {
+		if abs, err := filepath.Abs(p); err == nil && filepath.Dir(abs) == absTarget {
+			names = append(names, filepath.Base(abs))
+		}
+	}
+	return names
 }
 
 func (m *backupMain) Run(ctx context.Context) error {
@@ -132,23 +158,28 @@ func (m *backupMain) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("cannot reach the web service: %w", err)
 	}
+	target := filepath.FromSlash(m.cfg.TargetDir)
+	logPath := m.logPath
+	if logPath == "" {
+		logPath = filepath.Join(filepath.Dir(m.config), "rcbs.log")
+	}
+	// The tenant names a folder in targetDir: checked before anything is
+	// created there.
+	if err := backup.CheckTenant(me.Tenant, m.reservedInTarget(target, logPath)...); err != nil {
+		return err
+	}
 	var s3src *backup.S3Source
 	if !m.cfg.MetadataOnly {
 		if s3src, err = m.mediaFromS3(ctx, client); err != nil {
 			return err
 		}
 	}
-	target := filepath.FromSlash(m.cfg.TargetDir)
 	lock, err := backup.Acquire(target, m.app.Now())
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
 
-	logPath := m.logPath
-	if logPath == "" {
-		logPath = filepath.Join(filepath.Dir(m.config), "rcbs.log")
-	}
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot open the log file %s: %w", logPath, err)
@@ -174,7 +205,7 @@ func (m *backupMain) Run(ctx context.Context) error {
 		MediaPattern: m.cfg.MediaTypePattern, MetadataOnly: m.cfg.MetadataOnly,
 		Threads: 1, Total: m.cfg.TotalRcbsInstances, ID: m.cfg.RcbsInstanceID, InstanceOf: config.InstanceOf,
 		Include: m.cfg.MetadataPropertiesInclude, Exclude: m.cfg.MetadataPropertiesExclude,
-		Windows: windows, PeriodEnd: to,
+		Windows: windows, PeriodStart: from, PeriodEnd: to,
 	}
 	if m.cfg.DownloadMode == config.DownloadMultithread {
 		opts.Threads = max(m.cfg.NumThreads, 1)
@@ -200,28 +231,63 @@ func (m *backupMain) Run(ctx context.Context) error {
 	res, runErr := engine.Run(ctx)
 	console.finish()
 	if res != nil {
-		line := fmt.Sprintf("Finished handling current batch: (number downloaded files: %d + number of skipped files: %d + number of failed download: %d) out of total: %d",
-			res.Downloaded, res.Skipped, res.Failed, res.Total)
-		fmt.Fprintln(m.app.Stdout, line)
-		log.Info(line, "pending", res.Pending, "stateAdvanced", res.StateAdvanced, "state", res.StateTime)
-		if res.Pending > 0 {
-			fmt.Fprintf(m.app.Stdout, "%d media file(s) not yet stored on the server; the next run fetches them\n", res.Pending)
-		}
-		for i, f := range res.Failures {
-			log.Error("failed", "file", f)
-			if i < 5 {
-				fmt.Fprintf(m.app.Stderr, "rcbs: failed: %s\n", f)
-			}
-		}
+		m.summary(res, log)
 	}
 	if runErr != nil {
 		log.Error("run stopped", "err", runErr)
 		return runErr
 	}
+	if n := len(res.Conflicts); n > 0 {
+		more := ""
+		if n > 1 {
+			more = fmt.Sprintf(" (and %d more media file(s) like it; see %s)", n-1, logPath)
+		}
+		return fmt.Errorf("%s%s; %s was not advanced", res.Conflicts[0], more, backup.StateFile)
+	}
 	if res.Failed > 0 {
 		return fmt.Errorf("%d file(s) failed; see %s; %s was not advanced", res.Failed, logPath, backup.StateFile)
 	}
 	return nil
+}
+
+// summary prints the guide's closing line and, each on a line of its
+// own, what it does not count, to the console and the log. Failures go
+// to stderr (the first five; a content conflict is the run's error line
+// instead).
+func (m *backupMain) summary(res *backup.Result, log *slog.Logger) {
+	line := fmt.Sprintf("Finished handling current batch: (number downloaded files: %d + number of skipped files: %d + number of failed download: %d) out of total: %d",
+		res.Downloaded, res.Skipped, res.Failed, res.Total)
+	fmt.Fprintln(m.app.Stdout, line)
+	log.Info(line, "pending", res.Pending, "filtered", res.Filtered, "rewrapped", res.Rewrapped, "repaired", res.Repaired,
+		"stateAdvanced", res.StateAdvanced, "state", res.StateTime)
+	var notes []string
+	if res.Filtered > 0 {
+		notes = append(notes, fmt.Sprintf("%d media file(s) not matching mediaTypePattern were not downloaded", res.Filtered))
+	}
+	if res.Pending > 0 {
+		notes = append(notes, fmt.Sprintf("%d media file(s) not yet stored on the server; the next run fetches them", res.Pending))
+	}
+	if res.Rewrapped > 0 {
+		notes = append(notes, fmt.Sprintf("%d media file(s) re-wrapped on the server (same content, new certificate) replaced their verified copies", res.Rewrapped))
+	}
+	if res.Repaired > 0 {
+		notes = append(notes, fmt.Sprintf("%d media file(s) damaged on disk were fetched again", res.Repaired))
+	}
+	if res.StateNote != "" {
+		notes = append(notes, backup.StateFile+" "+res.StateNote)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(m.app.Stdout, n)
+		log.Info(n)
+	}
+	shown := 0
+	for _, f := range res.Failures {
+		log.Error("failed", "file", f)
+		if shown < 5 && !slices.Contains(res.Conflicts, f) {
+			fmt.Fprintf(m.app.Stderr, "rcbs: failed: %s\n", f)
+			shown++
+		}
+	}
 }
 
 // runVerify checks the connection and says what works.
@@ -303,6 +369,7 @@ func (m *backupMain) s3Source(loc *apiclient.S3Location) (*backup.S3Source, erro
 		Bucket: loc.Bucket, Prefix: loc.Prefix, Region: loc.Region, Endpoint: loc.Endpoint,
 		AccessKeyID: id, SecretAccessKey: secret,
 		Proxy: m.cfg.AWSProxy(), PayloadSigning: m.cfg.UsePayloadSigning,
+		Timeouts: apiclient.Timeouts{Connect: m.cfg.ConnectTimeout, ResponseHeader: m.cfg.ResponseTimeout, Read: m.cfg.ReadTimeout},
 	})
 }
 

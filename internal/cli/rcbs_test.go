@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -81,10 +82,17 @@ type ingestedMedia struct {
 // for screen recordings too.
 func newVaultEnv(t *testing.T, screen bool) *vaultEnv {
 	t.Helper()
+	return newVaultEnvAt(t, screen, "")
+}
+
+// newVaultEnvAt is newVaultEnv with a public URL (-public-url): the base
+// of the mediaUri and next links it answers, such as a proxy in front.
+func newVaultEnvAt(t *testing.T, screen bool, publicURL string) *vaultEnv {
+	t.Helper()
 	dir := t.TempDir()
 	backends := testenv.Backend(t)
 	srv, err := server.Open(context.Background(), server.Config{
-		DataDir: filepath.Join(dir, "data"), DB: backends.DB, Blob: backends.Blob,
+		DataDir: filepath.Join(dir, "data"), DB: backends.DB, Blob: backends.Blob, PublicURL: publicURL,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -603,11 +611,13 @@ func TestRCBSGuideExamples(t *testing.T) {
 
 // faultProxy is a reverse proxy in front of the server that misbehaves on
 // purpose: a seeded share of requests gets 503, a few response bodies are
-// cut short, and one media response may stall halfway until released. It
-// keeps the caller's Host, so the mediaUri the server writes points back
-// at the proxy and media reads pass through it too.
+// cut short, and one media response may stall halfway until released. The
+// server behind it has the proxy's address as its public URL, so the
+// mediaUri and next links it writes point back at the proxy and media reads
+// pass through it too.
 type faultProxy struct {
 	url string
+	ln  net.Listener
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -625,14 +635,24 @@ type faultProxy struct {
 	stallOnce sync.Once
 }
 
-func newFaultProxy(t *testing.T, backend string, seed uint64) *faultProxy {
+// newFaultProxy takes the proxy's address; start puts it in front of the
+// server, which is started in between with that address as public URL.
+func newFaultProxy(t *testing.T, seed uint64) *faultProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &faultProxy{url: "http://" + ln.Addr().String(), ln: ln, rng: rand.New(rand.NewPCG(seed, seed)), cutPaths: map[string]bool{},
+		stalled: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (p *faultProxy) start(t *testing.T, backend string) {
 	t.Helper()
 	target, err := url.Parse(backend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{rng: rand.New(rand.NewPCG(seed, seed)), cutPaths: map[string]bool{},
-		stalled: make(chan struct{}), release: make(chan struct{})}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -642,7 +662,7 @@ func newFaultProxy(t *testing.T, backend string, seed uint64) *faultProxy {
 		FlushInterval:  -1, // what the stalled answer wrote reaches the client
 		ErrorLog:       log.New(io.Discard, "", 0),
 	}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs := &httptest.Server{Listener: p.ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		fail := p.rng.Float64() < p.failRate
 		if fail {
@@ -656,11 +676,10 @@ func newFaultProxy(t *testing.T, backend string, seed uint64) *faultProxy {
 			return
 		}
 		rp.ServeHTTP(w, r)
-	}))
+	})}}
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.Start()
 	t.Cleanup(func() { close(p.release); hs.Close() })
-	p.url = hs.URL
-	return p
 }
 
 func (p *faultProxy) modify(res *http.Response) error {
@@ -812,16 +831,17 @@ func TestRCBSResumeAfterKill(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "callvault/cmd/rcbs").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
-	e := newVaultEnv(t, false)
+	// The sixth media answer stops halfway until the process is killed.
+	proxy := newFaultProxy(t, 1)
+	proxy.stallAt = 6
+	e := newVaultEnvAt(t, false, proxy.url)
+	proxy.start(t, e.url)
 	const recordings = 40
 	stop0 := time.Date(2026, 2, 10, 8, 0, 0, 0, time.UTC)
 	for i := range recordings {
 		id := fmt.Sprintf("K%02d", i)
 		e.putRecording(id, stop0.Add(time.Duration(i)*time.Minute), testMedia{id + ".mp3", "audio/mp3", plaintext(uint64(1000+i), 1<<20)})
 	}
-	// The sixth media answer stops halfway until the process is killed.
-	proxy := newFaultProxy(t, e.url, 1)
-	proxy.stallAt = 6
 	target := t.TempDir()
 	cfg := rcbsConfig(t, e.baseConfig(proxy.url, target, "maxDate", "2026-02-10", "minDate", "2026-02-11",
 		"downloadMode", "multithread", "numThreads", "1")...)
@@ -949,13 +969,14 @@ func TestRCBSInstances(t *testing.T) {
 // included: retries bring every file home, whole, and the run succeeds.
 func TestRCBSFaultyServer(t *testing.T) {
 	throughAPI(t)
-	e := newVaultEnv(t, false)
+	proxy := newFaultProxy(t, 10)
+	e := newVaultEnvAt(t, false, proxy.url)
+	proxy.start(t, e.url)
 	stop0 := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 30 {
 		id := fmt.Sprintf("F%02d", i)
 		e.putRecording(id, stop0.Add(time.Duration(i)*3*time.Hour), testMedia{id + ".mp3", "audio/mp3", plaintext(uint64(2000+i), 40<<10+i)})
 	}
-	proxy := newFaultProxy(t, e.url, 10)
 	proxy.failRate = 0.1
 	proxy.cutMedia = 4
 	proxy.cutLists = 2
@@ -1219,5 +1240,47 @@ func TestRCBSPendingMedia(t *testing.T) {
 	checkTarget(t, target, e.expectedFiles(e.ids(), nil))
 	if st := readState(t, target); !st.Equal(day.Add(24 * time.Hour)) {
 		t.Errorf("state %v, want the end of the period", st)
+	}
+}
+
+// TestRCBSContentHash: against the real server, rcbs keeps each media
+// file's contentSha256 (the plaintext's) in .rcbs-verified.json, which is
+// what tells a re-wrapped file from other content later, and rcbs check
+// decrypts every file to it: a record whose contentSha256 was changed is
+// reported.
+func TestRCBSContentHash(t *testing.T) {
+	e := newVaultEnv(t, false)
+	plain := plaintext(5, 4000)
+	e.putRecording("C1", time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC), testMedia{"c1.mp3", "audio/mp3", plain})
+	target := t.TempDir()
+	cfg := rcbsConfig(t, e.baseConfig("", target, "maxDate", "2026-10-01", "minDate", "2026-10-02")...)
+	backupOK(t, cfg, nil)
+	sum := sha256.Sum256(plain)
+	wantContent := hex.EncodeToString(sum[:])
+	dir := recordDir(target, e.recs["C1"])
+	var verified map[string]struct {
+		SHA256        string `json:"sha256"`
+		ContentSHA256 string `json:"contentSha256"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, backup.VerifiedFile)); err != nil || json.Unmarshal(b, &verified) != nil {
+		t.Fatalf("%s: %v", backup.VerifiedFile, err)
+	}
+	if v := verified["c1.mp3"]; v.ContentSHA256 != wantContent || v.SHA256 != e.recs["C1"].media["c1.mp3"].sha256 {
+		t.Errorf("verified entry %+v, want sha256 %s and contentSha256 %s", v, e.recs["C1"].media["c1.mp3"].sha256, wantContent)
+	}
+	wantSuccess(t, runRCBS(t, rcbsPassword, nil, "check", "-inkey", e.keyPath, "-target", target))
+
+	record := filepath.Join(dir, "C1.json")
+	b, err := os.ReadFile(record)
+	if err != nil || !bytes.Contains(b, []byte(wantContent)) {
+		t.Fatalf("C1.json lacks the contentSha256: %v\n%s", err, b)
+	}
+	other := sha256.Sum256([]byte("other content"))
+	if err := os.WriteFile(record, bytes.ReplaceAll(b, []byte(wantContent), []byte(hex.EncodeToString(other[:]))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runRCBS(t, rcbsPassword, nil, "check", "-inkey", e.keyPath, "-target", target)
+	if r.code != 1 || !strings.Contains(r.stdout, "the record's contentSha256 is") {
+		t.Errorf("check of a record with another contentSha256: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

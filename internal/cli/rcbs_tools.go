@@ -17,6 +17,7 @@ import (
 	"callvault/internal/apiclient"
 	"callvault/internal/backup/config"
 	"callvault/internal/cms"
+	"callvault/internal/vault"
 )
 
 // checkMain is "rcbs check": every downloaded media file must match the
@@ -99,9 +100,9 @@ func (m *checkMain) Run(ctx context.Context) error {
 			return nil
 		}
 		for _, mf := range rec.MediaFiles {
-			if safeErr := checkFileName(mf.MediaID); safeErr != nil {
+			if safeErr := vault.CheckMediaID("media id", rec.ID, mf.MediaID); safeErr != nil {
 				bad++
-				report("BAD      %s: %v", path, safeErr)
+				report("BAD      %s: media id %q: %v", path, mf.MediaID, safeErr)
 				continue
 			}
 			file := filepath.Join(filepath.Dir(path), mf.MediaID)
@@ -129,13 +130,6 @@ func (m *checkMain) Run(ctx context.Context) error {
 	return nil
 }
 
-func checkFileName(name string) error {
-	if name == "" || strings.ContainsAny(name, `/\`) || strings.Contains(name, "..") {
-		return fmt.Errorf("media id %q is not a safe file name", name)
-	}
-	return nil
-}
-
 // checkMedia compares a file with its record and decrypts it to nothing;
 // it returns the problem, or "".
 func checkMedia(path string, mf apiclient.MediaFile, key *rsa.PrivateKey) string {
@@ -145,10 +139,14 @@ func checkMedia(path string, mf apiclient.MediaFile, key *rsa.PrivateKey) string
 	}
 	defer f.Close()
 	h := sha256.New()
+	plain := sha256.New()
 	// The hash sees every byte read from the file, by the decryption
 	// and after it.
-	if _, err := cms.Decrypt(io.Discard, io.TeeReader(f, h), key, nil); err != nil {
+	if _, err := cms.Decrypt(plain, io.TeeReader(f, h), key, nil); err != nil {
 		return "does not decrypt with the key: " + err.Error()
+	}
+	if got := hex.EncodeToString(plain.Sum(nil)); mf.ContentSHA256 != "" && got != mf.ContentSHA256 {
+		return fmt.Sprintf("decrypts to content with SHA-256 %s, the record's contentSha256 is %s", got, mf.ContentSHA256)
 	}
 	if len(mf.CertAlias) == 0 {
 		// Encrypted by rcbs itself (the server stored it in clear): its

@@ -35,6 +35,14 @@ const (
 	// DefaultOverlap: "The default value is 6" (hours).
 	DefaultOverlap = 6 * time.Hour
 
+	// Timeouts of each request to the web service (callvault's keys; the
+	// guide has none): generous for a slow server, short enough that a
+	// hung one does not hold the lock for ever.
+	DefaultConnectTimeout  = 30 * time.Second
+	DefaultResponseTimeout = 60 * time.Second
+	DefaultReadTimeout     = 120 * time.Second
+	maxTimeout             = 24 * time.Hour
+
 	maxFileSize = 1 << 20
 	maxThreads  = 256
 )
@@ -87,6 +95,15 @@ type Config struct {
 	EncryptionFormat      string
 	EncryptionCertificate string
 
+	// Timeouts of each request to the web service (callvault's keys):
+	// connectTimeoutSeconds (the TCP connection, and the TLS handshake),
+	// responseTimeoutSeconds (the answer's headers) and readTimeoutSeconds
+	// (a pause in an answer's body). A request that passes one fails and
+	// is retried like a 503.
+	ConnectTimeout  time.Duration
+	ResponseTimeout time.Duration
+	ReadTimeout     time.Duration
+
 	// Warnings name unknown, misspelt, ignored or misplaced keys, one line
 	// each, never a value that could be secret.
 	Warnings []string
@@ -112,6 +129,9 @@ func Defaults() *Config {
 		NumThreads:         DefaultNumThreads,
 		TotalRcbsInstances: 1,
 		EncryptionFormat:   AES128,
+		ConnectTimeout:     DefaultConnectTimeout,
+		ResponseTimeout:    DefaultResponseTimeout,
+		ReadTimeout:        DefaultReadTimeout,
 		set:                map[string]bool{},
 	}
 }
@@ -443,6 +463,35 @@ var params = []param{
 		return nil
 	}},
 	{"usePayloadSigning", func(c *Config, v string) error { return setBool(&c.UsePayloadSigning, v) }},
+	// callvault's own keys.
+	{"connectTimeoutSeconds", func(c *Config, v string) (err error) {
+		c.ConnectTimeout, err = parseSeconds(v)
+		return err
+	}},
+	{"responseTimeoutSeconds", func(c *Config, v string) (err error) {
+		c.ResponseTimeout, err = parseSeconds(v)
+		return err
+	}},
+	{"readTimeoutSeconds", func(c *Config, v string) (err error) {
+		c.ReadTimeout, err = parseSeconds(v)
+		return err
+	}},
+}
+
+// parseSeconds reads a timeout: seconds, whole or with a decimal fraction
+// ("30", "0.5"), more than 0 and at most a day.
+func parseSeconds(v string) (time.Duration, error) {
+	const want = "want seconds, such as 30 or 0.5: more than 0 and at most 86400"
+	whole, frac, _ := strings.Cut(v, ".")
+	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) || len(whole) > maxDigits || len(frac) > 9 {
+		return 0, errors.New(want)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	d := time.Duration(f * float64(time.Second))
+	if err != nil || d <= 0 || d > maxTimeout {
+		return 0, errors.New(want)
+	}
+	return d, nil
 }
 
 var paramByKey, paramByFold = func() (map[string]bool, map[string]string) {
@@ -740,7 +789,15 @@ func (c *Config) Summary() []string {
 		"MetadataPropertiesExclude: " + FormatList(c.MetadataPropertiesExclude),
 		"MetadataPropertiesInclude: " + FormatList(c.MetadataPropertiesInclude),
 		"skipLastRecordingCheck:" + b(c.SkipLastRecordingCheck),
+		"connectTimeoutSeconds:" + formatSeconds(c.ConnectTimeout),
+		"responseTimeoutSeconds:" + formatSeconds(c.ResponseTimeout),
+		"readTimeoutSeconds:" + formatSeconds(c.ReadTimeout),
 	}
+}
+
+// formatSeconds writes a timeout as its key takes it.
+func formatSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
 // FormatList writes a list as the guide's log does: [a, b], or [] when empty.

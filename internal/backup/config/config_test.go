@@ -753,3 +753,30 @@ func TestInstanceOf(t *testing.T) {
 		t.Error("Owns")
 	}
 }
+
+func TestTimeouts(t *testing.T) {
+	c := parse(t, minimal)
+	if c.ConnectTimeout != 30*time.Second || c.ResponseTimeout != 60*time.Second || c.ReadTimeout != 120*time.Second {
+		t.Errorf("defaults: connect %v, response %v, read %v", c.ConnectTimeout, c.ResponseTimeout, c.ReadTimeout)
+	}
+	for _, line := range []string{"connectTimeoutSeconds:30", "responseTimeoutSeconds:60", "readTimeoutSeconds:120"} {
+		if !slices.Contains(c.Summary(), line) {
+			t.Errorf("summary lacks %q", line)
+		}
+	}
+	c = parse(t, minimal+"connectTimeoutSeconds=5\nresponseTimeoutSeconds=0.25\nreadTimeoutSeconds=86400\n")
+	if c.ConnectTimeout != 5*time.Second || c.ResponseTimeout != 250*time.Millisecond || c.ReadTimeout != 24*time.Hour {
+		t.Errorf("set: connect %v, response %v, read %v", c.ConnectTimeout, c.ResponseTimeout, c.ReadTimeout)
+	}
+	if !slices.Contains(c.Summary(), "responseTimeoutSeconds:0.25") {
+		t.Errorf("summary: %q", c.Summary())
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings: %q", c.Warnings)
+	}
+	for _, bad := range []string{"0", "-1", "abc", "1e3", "86401", "1.2.3", "PT30S", ".", "30s", "1.0000000001"} {
+		if e := parseErr(t, minimal+"readTimeoutSeconds="+bad+"\n"); e.Key != "readTimeoutSeconds" || !strings.Contains(e.Error(), "want seconds") {
+			t.Errorf("readTimeoutSeconds=%s: %v", bad, e)
+		}
+	}
+}
