@@ -28,6 +28,7 @@
 //	go run ./bench/serverbench -scenario pglist             # 1,000,000 recordings bulk-loaded into PostgreSQL, paged through the API
 //	go run ./bench/serverbench -scenario replicas           # 4,000 × 150 kB through one server, then through two
 //	go run ./bench/serverbench -scenario s3rcbs,pglist,replicas -n 300 -pg-records 20000 -replicas-n 300   # quick
+//	go run ./bench/serverbench -scenario logins             # 1,000 parallel bad logins, one user then distinct users
 //
 // "all" is ingest, play, list and uploads; rcbs (several minutes at full
 // size) and the scale-out scenarios run only when named. Those take
@@ -94,11 +95,13 @@ type options struct {
 	pgRecords  int    // pglist: recordings bulk-loaded into PostgreSQL
 	pgPasses   int    // pglist: times the admin pages through all of them
 	replicasN  int    // replicas: recordings each phase ingests
+
+	logins int // logins: parallel bad logins in each phase
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads, rcbs, s3rcbs, pglist, replicas or all (= ingest, list, play, uploads; comma-separated list allowed)")
+	flag.StringVar(&o.scenario, "scenario", "all", "ingest, list, play, uploads, rcbs, s3rcbs, pglist, replicas, logins or all (= ingest, list, play, uploads; comma-separated list allowed)")
 	flag.StringVar(&o.bin, "bin", "", "callvault binary; empty: build callvault/cmd/callvault into the work directory")
 	flag.StringVar(&o.dir, "dir", "", "work directory (data dir, certificates, server log, local-limit files); default: a new directory under /tmp")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (and the server's data) at the end")
@@ -128,6 +131,7 @@ func main() {
 	flag.IntVar(&o.pgRecords, "pg-records", 1_000_000, "pglist: recordings bulk-loaded (COPY) into PostgreSQL")
 	flag.IntVar(&o.pgPasses, "pg-passes", 2, "pglist: times the admin pages through all of them")
 	flag.IntVar(&o.replicasN, "replicas-n", 4000, "replicas: recordings (media PUT of -size bytes + metadata PUT) through one server, then as many through two")
+	flag.IntVar(&o.logins, "logins", 1000, "logins: parallel bad logins in each phase")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments: %v", flag.Args())
@@ -167,7 +171,7 @@ func (o *options) check() error {
 	case o.n < 1, o.conc < 1, o.size < 1, o.records < 1, o.pageLen < 1 || o.pageLen > 1000,
 		o.playClients < 1, o.playRequests < 1, o.playRecordings < 1, o.playMaxRange < 1,
 		o.uploads < 1, o.uploadMB < 1, o.rssEvery < time.Millisecond, o.errorsMax < 1,
-		o.s3Threads < 1 || o.s3Threads > 256, o.pgRecords < 1, o.pgPasses < 1 || o.pgPasses > 10, o.replicasN < 1:
+		o.s3Threads < 1 || o.s3Threads > 256, o.pgRecords < 1, o.pgPasses < 1 || o.pgPasses > 10, o.replicasN < 1, o.logins < 1:
 		return errors.New("sizes must be positive (and -page at most 1000, -s3-threads at most 256, -pg-passes at most 10)")
 	case o.timeout < time.Second:
 		return errors.New("-timeout must be at least 1s")
@@ -183,10 +187,10 @@ var allScenarios = []string{"ingest", "play", "list", "uploads"}
 // before list (so that play is not measured against a store being
 // filled), uploads last (the heaviest). The scale-out scenarios come
 // after; each starts and stops its own servers.
-var runOrder = []string{"rcbs", "ingest", "play", "list", "uploads", "s3rcbs", "replicas", "pglist"}
+var runOrder = []string{"rcbs", "ingest", "play", "list", "uploads", "s3rcbs", "replicas", "pglist", "logins"}
 
 // scaleOut are the scenarios that do not use the default server.
-var scaleOut = map[string]bool{"s3rcbs": true, "pglist": true, "replicas": true}
+var scaleOut = map[string]bool{"s3rcbs": true, "pglist": true, "replicas": true, "logins": true}
 
 // parseScenarios returns the chosen scenarios.
 func parseScenarios(s string) (map[string]bool, error) {
@@ -198,10 +202,10 @@ func parseScenarios(s string) (map[string]bool, error) {
 			for _, n := range allScenarios {
 				chosen[n] = true
 			}
-		case "ingest", "list", "play", "uploads", "rcbs", "s3rcbs", "pglist", "replicas":
+		case "ingest", "list", "play", "uploads", "rcbs", "s3rcbs", "pglist", "replicas", "logins":
 			chosen[name] = true
 		default:
-			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads, rcbs, s3rcbs, pglist, replicas or all)", name)
+			return nil, fmt.Errorf("-scenario: unknown %q (want ingest, list, play, uploads, rcbs, s3rcbs, pglist, replicas, logins or all)", name)
 		}
 	}
 	return chosen, nil
@@ -308,6 +312,8 @@ func run(ctx context.Context, o options, scenarios map[string]bool) (err error) 
 			sec, err = st.pglistScenario(ctx)
 		case "replicas":
 			sec, err = st.replicasScenario(ctx)
+		case "logins":
+			sec, err = st.loginsScenario(ctx)
 		}
 		if sec != nil {
 			sections = append(sections, sec)

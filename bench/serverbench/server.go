@@ -47,6 +47,7 @@ type serverSpec struct {
 	blob  string   // -blob; "" for media/ in the data directory
 	env   []string // added to the environment of init and serve (CALLVAULT_MASTER_KEY for replicas)
 	reuse bool     // the tenant and its certificate already exist in db (a second replica): no init, no certificate
+	args  []string // more flags for serve (the logins scenario: -trusted-proxies, -metrics-addr)
 }
 
 // startServer initialises a data directory under dir, makes and uploads a
@@ -87,7 +88,7 @@ func startServer(ctx context.Context, bin, dir string, spec serverSpec) (*server
 		return nil, err
 	}
 	// Not CommandContext: stop() ends it with SIGINT, as an operator would.
-	s.cmd = exec.Command(bin, append([]string{"serve", "-data", s.dataDir, "-addr", "127.0.0.1:" + strconv.Itoa(port)}, storeArgs...)...)
+	s.cmd = exec.Command(bin, append(append([]string{"serve", "-data", s.dataDir, "-addr", "127.0.0.1:" + strconv.Itoa(port)}, storeArgs...), spec.args...)...)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
 	if err := s.cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"callvault/internal/httpx"
 	"callvault/internal/server"
 	"callvault/internal/service"
 )
@@ -90,18 +91,24 @@ func (m *initMain) Run(ctx context.Context) error {
 
 // serveMain is "callvault serve".
 type serveMain struct {
-	app        *App
-	flags      serverFlags
-	addr       string
-	tlsCert    string
-	tlsKey     string
-	maxUpload  int64
-	sweepEvery time.Duration
+	app            *App
+	flags          serverFlags
+	addr           string
+	publicURL      string
+	trustedProxies string
+	metricsAddr    string
+	tlsCert        string
+	tlsKey         string
+	maxUpload      int64
+	sweepEvery     time.Duration
 }
 
 func (m *serveMain) register(fs *flag.FlagSet) {
 	m.flags.register(fs)
 	fs.StringVar(&m.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&m.publicURL, "public-url", "", "scheme://host[:port] clients reach the server at: the base of absolute URLs in answers (mediaUri, next) and the origin browsers must send; default: the listen address, http or https per TLS")
+	fs.StringVar(&m.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes or addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (the client address for login limits and logs); default: none")
+	fs.StringVar(&m.metricsAddr, "metrics-addr", "127.0.0.1:9090", `address of the Prometheus /metrics listener (no authentication: keep it local or on the monitoring network); "" serves /metrics on -addr to administrators only`)
 	fs.StringVar(&m.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fs.StringVar(&m.tlsKey, "tls-key", "", "private key of -tls-cert (PEM)")
 	fs.Int64Var(&m.maxUpload, "max-upload", 4<<30, "largest media upload, in bytes")
@@ -119,13 +126,20 @@ func (m *serveMain) check() error {
 	case m.sweepEvery < time.Second:
 		return usagef("-sweep-every must be at least 1s")
 	}
+	proxies, err := httpx.ParseProxies(m.trustedProxies)
+	if err != nil {
+		return usagef("-trusted-proxies: %v", err)
+	}
+	if _, err := httpx.NewSite(m.publicURL, proxies); err != nil {
+		return usagef("-public-url: %v", err)
+	}
 	return nil
 }
 
 func (m *serveMain) ParseFlags(args []string) error {
 	fs := newFlagSet("serve")
 	m.register(fs)
-	positional, err := m.app.parseFlags(fs, "-data DIR [-addr HOST:PORT] [-db URL] [-blob URL] [-tls-cert F -tls-key F]", args)
+	positional, err := m.app.parseFlags(fs, "-data DIR [-addr HOST:PORT] [-public-url URL] [-trusted-proxies CIDRS] [-metrics-addr HOST:PORT] [-db URL] [-blob URL] [-tls-cert F -tls-key F]", args)
 	if err != nil {
 		return err
 	}
@@ -138,6 +152,7 @@ func (m *serveMain) ParseFlags(args []string) error {
 func (m *serveMain) open(ctx context.Context) (*server.Server, error) {
 	cfg := m.flags.config(m.app)
 	cfg.Addr, cfg.TLSCert, cfg.TLSKey = m.addr, m.tlsCert, m.tlsKey
+	cfg.PublicURL, cfg.TrustedProxies, cfg.MetricsAddr = m.publicURL, m.trustedProxies, m.metricsAddr
 	cfg.MaxUpload, cfg.SweepEvery = m.maxUpload, m.sweepEvery
 	return server.Open(ctx, cfg)
 }

@@ -15,10 +15,17 @@ import (
 // files are a few KB.
 const maxCertUpload = 1 << 20
 
-func formFile(form *multipart.Form, name string) ([]byte, error) {
+// formFile reads an uploaded file of the form. PEM pasted into a text
+// field is taken only from our own pages (same-origin): a form on another
+// site can fill text fields but cannot choose files, so a forged upload
+// of an attacker's certificate finds no certificate.
+func formFile(form *multipart.Form, name string, sameOrigin bool) ([]byte, error) {
 	files := form.File[name]
 	if len(files) == 0 {
-		if v := form.Value[name]; len(v) > 0 { // pasted PEM text
+		if v := form.Value[name]; len(v) > 0 {
+			if !sameOrigin {
+				return nil, vault.Errorf(vault.EINVALID, "%s: send the PEM as a file (multipart file part), not as a text field", name)
+			}
 			return []byte(v[0]), nil
 		}
 		return nil, nil
@@ -43,12 +50,13 @@ func (s *Server) uploadCertificate(w http.ResponseWriter, r *http.Request, u *va
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
-	certPEM, err := formFile(r.MultipartForm, "certificate")
+	sameOrigin := s.Site.SameOrigin(r)
+	certPEM, err := formFile(r.MultipartForm, "certificate", sameOrigin)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	keyPEM, err := formFile(r.MultipartForm, "key")
+	keyPEM, err := formFile(r.MultipartForm, "key", sameOrigin)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -127,6 +135,7 @@ func userJSON(u *vault.User) map[string]any {
 	}
 	return map[string]any{
 		"userName": u.Name, "tenant": u.Tenant, "login": u.Name + "@" + u.Tenant, "roles": u.Roles,
+		"firstName": u.FirstName, "lastName": u.LastName, "email": u.Email, "disabled": u.Disabled,
 		"agentHierarchy": u.AgentHierarchy, "accessGroups": groups, "createdAt": u.CreatedAt, "updatedAt": u.UpdatedAt,
 	}
 }
@@ -140,7 +149,7 @@ func (s *Server) rcbsSettings(w http.ResponseWriter, r *http.Request, u *vault.U
 	writeJSON(w, http.StatusOK, map[string]any{
 		"mediaSource":    settings.MediaSource,
 		"s3":             settings.S3,
-		"recordingsUri":  baseURL(r) + "/api/v2/recordings",
+		"recordingsUri":  s.Site.Base(r) + "/api/v2/recordings",
 		"tenant":         u.Tenant,
 		"encryptedMedia": true,
 	})
@@ -194,6 +203,14 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, u *vault.Use
 		return
 	}
 	writeJSON(w, http.StatusOK, userJSON(updated))
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, u *vault.User) {
+	if err := s.Svc.DeleteUser(r.Context(), u, r.PathValue("userName")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type retentionJSON struct {

@@ -829,7 +829,10 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatalf("healthz: %d", r.status)
 	}
 	e.admin("GET", "/api/v2/me", "", nil)
-	r := e.do("GET", "/metrics", "", "", "", nil)
+	// Without -metrics-addr, /metrics is on the main listener for
+	// administrators only (issue 9: no longer anonymous).
+	wantError(t, e.do("GET", "/metrics", "", "", "", nil), 401, "unauthorized")
+	r := e.admin("GET", "/metrics", "", nil)
 	if r.status != 200 || !strings.Contains(string(r.body), `callvault_http_requests_total{code="200",route="GET /api/v2/me"}`) {
 		t.Fatalf("metrics: %d %s", r.status, r.body[:min(len(r.body), 300)])
 	}

@@ -9,14 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"callvault/internal/httpx"
 	"callvault/internal/service"
 	"callvault/internal/vault"
 )
@@ -24,45 +28,93 @@ import (
 // Server is the HTTP face of a service.
 type Server struct {
 	Svc *service.Service
-	Log *slog.Logger
+	// Logins is the one login gate (limiter and bound on password
+	// checks), shared with the UI; nil makes one.
+	Logins *service.Logins
+	// Site is the public URL and the trusted proxies, shared with the UI;
+	// nil: URLs from the connection's local address, no proxies.
+	Site *httpx.Site
+	Log  *slog.Logger
 	// MaxUpload bounds one media body; MaxMetadata one metadata body.
 	MaxUpload   int64
 	MaxMetadata int64
+	// BodyTimeout is how long a request body other than a media upload
+	// may take to arrive (plus 1 s per 64 KiB announced); UploadIdle is how
+	// long a media upload may deliver no bytes. Defaults: 10 s, 1 min.
+	BodyTimeout time.Duration
+	UploadIdle  time.Duration
+	// MetricsOnMain serves /metrics on this handler, to administrators
+	// only; otherwise it is served by MetricsHandler on its own listener.
+	MetricsOnMain bool
 	// UI, when set, serves everything outside /api/v2, /healthz and
 	// /metrics (the web UI of a later issue).
 	UI http.Handler
 
-	limiter  *service.LoginLimiter
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
-	stored   prometheus.Counter
+	metricsOnce sync.Once
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	inFlight    prometheus.Gauge
+	stored      prometheus.Counter
 }
 
 // Defaults for the body limits.
 const (
 	DefaultMaxUpload   = 4 << 30
 	DefaultMaxMetadata = 16 << 20
+	DefaultBodyTimeout = 10 * time.Second
+	DefaultUploadIdle  = time.Minute
 )
 
-// Handler returns the routed handler with logging and metrics around it.
-func (s *Server) Handler() http.Handler {
+func (s *Server) defaults() {
 	if s.MaxUpload <= 0 {
 		s.MaxUpload = DefaultMaxUpload
 	}
 	if s.MaxMetadata <= 0 {
 		s.MaxMetadata = DefaultMaxMetadata
 	}
+	if s.BodyTimeout <= 0 {
+		s.BodyTimeout = DefaultBodyTimeout
+	}
+	if s.UploadIdle <= 0 {
+		s.UploadIdle = DefaultUploadIdle
+	}
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
-	s.limiter = service.NewLoginLimiter(s.now)
-	s.initMetrics()
+	if s.Logins == nil {
+		s.Logins = service.NewLogins(s.Svc, service.LoginOptions{})
+	}
+	if s.Site == nil {
+		s.Site, _ = httpx.NewSite("", httpx.Proxies{})
+	}
+	s.metricsOnce.Do(s.initMetrics)
+}
+
+// MetricsHandler serves the Prometheus metrics, without authentication:
+// for a listener of its own (-metrics-addr), which only the monitoring
+// network reaches.
+func (s *Server) MetricsHandler() http.Handler {
+	s.defaults()
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
+// Handler returns the routed handler with logging and metrics around it.
+func (s *Server) Handler() http.Handler {
+	s.defaults()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if s.MetricsOnMain {
+		metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+		mux.HandleFunc("GET /metrics", s.authed(func(w http.ResponseWriter, r *http.Request, u *vault.User) {
+			if !u.HasRole(vault.RoleAdmin) {
+				s.writeError(w, r, vault.Errorf(vault.EFORBIDDEN, "metrics are for administrators"))
+				return
+			}
+			metrics.ServeHTTP(w, r)
+		}))
+	}
 
 	mux.HandleFunc("POST /api/v2/login", s.login)
 	mux.HandleFunc("POST /api/v2/logout", s.authed(s.logout))
@@ -88,6 +140,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v2/users", s.authed(s.listUsers))
 	mux.HandleFunc("GET /api/v2/users/{userName}", s.authed(s.getUser))
 	mux.HandleFunc("PUT /api/v2/users/{userName}", s.authed(s.updateUser))
+	mux.HandleFunc("DELETE /api/v2/users/{userName}", s.authed(s.deleteUser))
 
 	mux.HandleFunc("GET /api/v2/settings/retention", s.authed(s.getRetention))
 	mux.HandleFunc("PUT /api/v2/settings/retention", s.authed(s.putRetention))
@@ -98,14 +151,105 @@ func (s *Server) Handler() http.Handler {
 	if s.UI != nil {
 		mux.Handle("/", s.UI)
 	}
-	return s.observe(mux)
+	return s.observe(s.guard(mux))
 }
 
-func (s *Server) now() time.Time {
-	if s.Svc != nil && s.Svc.Now != nil {
-		return s.Svc.Now()
+// guard applies the rules for every request before routing, to the API
+// and the UI alike:
+//   - a request body gets a read deadline (BodyTimeout, or UploadIdle
+//     between bytes for media uploads), so a slow body cannot hold a
+//     connection and a handler for ever;
+//   - a state-changing request that a browser made for another site is
+//     refused (httpx.Site.CheckOrigin), whatever credentials it carries:
+//     a browser may hold Basic credentials or a session for this server;
+//   - a state-changing API call takes only application/json or
+//     multipart/form-data bodies (media uploads: their media types), never
+//     the text/plain, urlencoded or typeless bodies that a cross-site form
+//     can send without a CORS preflight.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			if isMediaUpload(r) {
+				httpx.BodyIdleDeadline(w, r, s.UploadIdle)
+			} else {
+				timeout := s.BodyTimeout
+				if r.ContentLength > 0 {
+					timeout += time.Duration(r.ContentLength/(64<<10)) * time.Second
+				}
+				httpx.BodyDeadline(w, r, timeout)
+			}
+		}
+		if httpx.ChangesState(r.Method) {
+			if dotSegments(r.URL.Path) {
+				// The mux would answer a redirect to the cleaned path,
+				// which clients follow with the same body: to another call.
+				s.writeError(w, r, vault.Errorf(vault.EINVALID, "the path %q has . or .. segments", r.URL.Path))
+				return
+			}
+			if err := s.Site.CheckOrigin(r); err != nil {
+				if strings.HasPrefix(r.URL.Path, "/api/") || s.UI == nil {
+					s.writeError(w, r, err)
+				} else {
+					http.Error(w, vault.ErrorMessage(err), http.StatusForbidden)
+				}
+				return
+			}
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				if err := checkBodyType(r); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// dotSegments reports a path with a "." or ".." segment.
+func dotSegments(path string) bool {
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
 	}
-	return time.Now()
+	return false
+}
+
+// isMediaUpload reports PUT /api/v2/recordings/{id}/media/{mediaId}.
+func isMediaUpload(r *http.Request) bool {
+	if r.Method != http.MethodPut {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v2/recordings/")
+	if !ok {
+		return false
+	}
+	_, mediaID, ok := strings.Cut(rest, "/media/")
+	return ok && mediaID != "" && !strings.Contains(mediaID, "/")
+}
+
+// checkBodyType refuses (415) a state-changing API call whose body is not
+// JSON or a multipart form (for media uploads: audio/*, video/* or CMS).
+// A call without a body needs no Content-Type.
+func checkBodyType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && r.ContentLength == 0 {
+		return nil
+	}
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		if isMediaUpload(r) {
+			if strings.HasPrefix(mediaType, "audio/") || strings.HasPrefix(mediaType, "video/") || mediaType == service.CMSType {
+				return nil
+			}
+		} else if mediaType == "application/json" || mediaType == "multipart/form-data" {
+			return nil
+		}
+	}
+	if isMediaUpload(r) {
+		return vault.Errorf(vault.EUNSUPPORTED, "Content-Type %q: give the media type, such as audio/mp3, video/mp4 or %s", ct, service.CMSType)
+	}
+	return vault.Errorf(vault.EUNSUPPORTED, "Content-Type %q: send application/json (or multipart/form-data where a call takes files)", ct)
 }
 
 func (s *Server) initMetrics() {
@@ -121,6 +265,21 @@ func (s *Server) initMetrics() {
 	s.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "callvault_http_in_flight_requests", Help: "Requests being served."})
 	s.stored = prometheus.NewCounter(prometheus.CounterOpts{Name: "callvault_media_stored_bytes_total", Help: "Bytes of media stored (after encryption)."})
 	s.registry.MustRegister(s.requests, s.duration, s.inFlight, s.stored)
+	logins := s.Logins
+	s.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callvault_login_password_checks_total",
+			Help: "Password checks (argon2id) run for logins and Basic auth."}, func() float64 { return float64(logins.Stats().Checks) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callvault_login_refused_total",
+			Help: "Login attempts refused by the limiter (429)."}, func() float64 { return float64(logins.Stats().Refused) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callvault_login_busy_total",
+			Help: "Login attempts refused because the password checks were full (503)."}, func() float64 { return float64(logins.Stats().Busy) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "callvault_login_checks_running",
+			Help: "Password checks running now."}, func() float64 { return float64(logins.Stats().Running) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "callvault_login_checks_peak",
+			Help: "Most password checks that ran at once since the start."}, func() float64 { return float64(logins.Stats().Peak) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "callvault_login_check_slots",
+			Help: "The bound on password checks running at once."}, func() float64 { return float64(logins.Stats().Slots) }),
+	)
 }
 
 // statusWriter records the status and size for logs and metrics.
@@ -180,7 +339,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			return
 		}
 		s.Log.Info("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", sw.status,
-			"bytes", sw.bytes, "ms", elapsed.Milliseconds(), "remote", r.RemoteAddr)
+			"bytes", sw.bytes, "ms", elapsed.Milliseconds(), "remote", r.RemoteAddr, "client", s.Site.ClientAddr(r))
 	})
 }
 
@@ -192,27 +351,38 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// writeJSON is the one JSON writer, shared with the UI.
+var writeJSON = httpx.WriteJSON
+
 // writeError answers {"code", "message"}; internal errors are logged with
-// their cause and shown only as "internal error".
+// their cause and shown only as "internal error". A refusal to try now
+// (429, 503) says when to retry.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := vault.ErrorCode(err)
 	status := vault.HTTPStatus(err)
-	if status >= 500 {
+	retryAfter := service.RetryAfter(err)
+	if status >= 500 && retryAfter == 0 { // a busy login gate is not a failure
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if code == vault.EUNAUTHORIZED {
+	if code == vault.EUNAUTHORIZED && apiClient(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="callvault", charset="UTF-8"`)
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeJSON(w, status, map[string]string{"code": code, "message": vault.ErrorMessage(err)})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+// apiClient reports whether a 401 may invite HTTP Basic credentials: only
+// for API calls from clients that are not browsers. A browser (it sends
+// Sec-Fetch-* headers, or asks for HTML) that got the challenge would
+// show a password dialog and then send the cached credentials with every
+// request to this server, also those other sites make it send: the CSRF
+// that the challenge must not invite.
+func apiClient(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") &&
+		r.Header.Get("Sec-Fetch-Mode") == "" && r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Sec-Fetch-Dest") == "" &&
+		!strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // readBody reads at most limit bytes of the body.

@@ -4,36 +4,33 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"callvault/internal/httpx"
 	"callvault/internal/record"
 	"callvault/internal/service"
 	"callvault/internal/vault"
 )
 
-// baseURL is the scheme and host the caller used, for absolute URIs.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-func mediaURI(r *http.Request, id string) func(string) string {
-	base := baseURL(r) + "/api/v2/recordings/" + url.PathEscape(id) + "/media/"
+// mediaURI builds the absolute URLs of a recording's media on the public
+// URL (-public-url), never on the request's Host: a client must not be able
+// to make the server hand out links to another host.
+func (s *Server) mediaURI(r *http.Request, id string) func(string) string {
+	base := s.Site.Base(r) + "/api/v2/recordings/" + url.PathEscape(id) + "/media/"
 	return func(mediaID string) string { return base + url.PathEscape(mediaID) }
 }
 
 // render gives a recording in the guide's format with its media completed
 // (and, when media lie in S3, the object key backup clients can read).
 func (s *Server) render(r *http.Request, rec *vault.Recording, media []vault.Media, compact bool) (json.RawMessage, error) {
-	links := record.Links{MediaURI: mediaURI(r, rec.ID), Compact: compact}
+	links := record.Links{MediaURI: s.mediaURI(r, rec.ID), Compact: compact}
 	if s.Svc.MediaSource.S3 != nil {
 		links.StorageKey = s.Svc.StorageKey
 	}
@@ -45,15 +42,22 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 		s.writeError(w, r, vault.Errorf(vault.ETOOLARGE, "the media file is larger than the limit of %d bytes", s.MaxUpload))
 		return
 	}
+	body := &readErrors{r: limitBody(r.Body, s.MaxUpload)}
 	res, err := s.Svc.PutMedia(r.Context(), u, service.PutMediaInput{
 		RecordingID: r.PathValue("id"),
 		MediaID:     r.PathValue("mediaId"),
 		ContentType: r.Header.Get("Content-Type"),
 		MediaType:   r.Header.Get("X-Media-Type"),
 		Size:        r.ContentLength,
-		Body:        limitBody(r.Body, s.MaxUpload),
+		Body:        body,
 	})
 	if err != nil {
+		var ve *vault.Error
+		if body.err != nil && !errors.As(body.err, &ve) {
+			// The client's side failed (stalled past the idle deadline,
+			// or went away): nothing was stored, and it is not ours.
+			err = vault.Wrap(vault.EINVALID, body.err, "the upload broke off (no bytes for %v, or the connection failed); nothing was stored", s.UploadIdle)
+		}
 		s.writeError(w, r, err)
 		return
 	}
@@ -61,7 +65,7 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 	m := res.Media
 	out := map[string]any{
 		"mediaId": m.MediaID, "type": m.Type, "size": m.Size, "sha256": m.SHA256, "certAlias": nonNil(m.CertAliases),
-		"encrypted": m.Encrypted, "mediaUri": mediaURI(r, m.RecordingID)(m.MediaID),
+		"encrypted": m.Encrypted, "mediaUri": s.mediaURI(r, m.RecordingID)(m.MediaID),
 	}
 	if res.Warning != "" {
 		out["warning"] = res.Warning
@@ -74,6 +78,20 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 		out["contentSha256"] = m.ContentSHA256
 	}
 	writeJSON(w, status, out)
+}
+
+// readErrors remembers the first error of reading a body other than EOF.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (b *readErrors) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 func nonNil(s []string) []string {
@@ -89,12 +107,19 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request, u *vault.Us
 		s.writeError(w, r, err)
 		return
 	}
-	rec, media, err := s.Svc.PutMetadata(r.Context(), u, r.PathValue("id"), body)
-	if err != nil {
+	id := r.PathValue("id")
+	if _, _, err := s.Svc.PutMetadata(r.Context(), u, id, body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeRecording(w, r, rec, media)
+	// The merged record is shown only to a caller who may read it: a
+	// recorder (the media side) stores records but may not read them,
+	// and learns nothing of what others stored.
+	if readable, media, err := s.Svc.Recording(r.Context(), u, id); err == nil {
+		s.writeRecording(w, r, readable, media)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": "stored"})
 }
 
 func (s *Server) writeRecording(w http.ResponseWriter, r *http.Request, rec *vault.Recording, media []vault.Media) {
@@ -160,36 +185,6 @@ func parseRange(name, v string) (time.Time, time.Time, error) {
 	return f, t, nil
 }
 
-type cursorJSON struct {
-	StartMs int64  `json:"t"`
-	ID      string `json:"i"`
-}
-
-func encodeCursor(c vault.Cursor) string {
-	var ms int64
-	if !c.StartTime.IsZero() {
-		ms = c.StartTime.UnixMilli()
-	}
-	b, _ := json.Marshal(cursorJSON{StartMs: ms, ID: c.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(v string) (*vault.Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	var c cursorJSON
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil || c.ID == "" {
-		return nil, vault.Errorf(vault.EINVALID, "cursor is not one this server gave")
-	}
-	cur := &vault.Cursor{ID: c.ID}
-	if c.StartMs != 0 {
-		cur.StartTime = time.UnixMilli(c.StartMs).UTC()
-	}
-	return cur, nil
-}
-
 // parseSearch turns the query into a filter. Unknown parameters are
 // refused, so that a misspelt filter is not silently ignored.
 func parseSearch(q url.Values) (vault.SearchFilter, error) {
@@ -239,7 +234,7 @@ func parseSearch(q url.Values) (vault.SearchFilter, error) {
 		f.Limit = n
 	}
 	if v := q.Get("cursor"); v != "" {
-		if f.After, err = decodeCursor(v); err != nil {
+		if f.After, err = httpx.DecodeCursor(v); err != nil {
 			return f, err
 		}
 	}
@@ -265,6 +260,7 @@ func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request, u *vau
 	// Write the page as it is rendered: one record in memory at a time.
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	io.WriteString(w, `{"recordings":[`)
 	for i := range recs {
 		doc, err := s.render(r, &recs[i], media[recs[i].ID], true)
@@ -280,21 +276,56 @@ func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request, u *vau
 	next := "null"
 	if len(recs) == limit {
 		last := recs[len(recs)-1]
-		q.Set("cursor", encodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID}))
+		q.Set("cursor", httpx.EncodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID}))
 		q.Set("limit", strconv.Itoa(limit))
-		u := baseURL(r) + "/api/v2/recordings?" + q.Encode()
+		u := s.Site.Base(r) + "/api/v2/recordings?" + q.Encode()
 		b, _ := json.Marshal(u)
 		next = string(b)
 	}
 	io.WriteString(w, `],"next":`+next+"}\n")
 }
 
-// serveMedia answers a media read with Range support.
-func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, mr *service.MediaReader, contentType string) {
+// serveMedia answers a media read with Range support. Media are bytes
+// from recorders, never a page: the browser must not sniff them into HTML
+// (nosniff), run anything in them even when opened directly (a CSP that
+// allows nothing, in a sandbox), and shows them inline only when
+// disposition says so (players); everything else is a download.
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, mr *service.MediaReader, contentType, disposition string) {
 	defer mr.Close()
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Cache-Control", "private, no-store")
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Content-Disposition", contentDisposition(disposition, mr.Media.MediaID))
 	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(mr, 0, mr.Size))
+}
+
+// contentDisposition is "attachment" or "inline" with the media id as a
+// file name, quoted (or RFC 2231-encoded) by mime; without one if it
+// cannot be written safely.
+func contentDisposition(disposition, mediaID string) string {
+	if v := mime.FormatMediaType(disposition, map[string]string{"filename": mediaID}); v != "" {
+		return v
+	}
+	return disposition
+}
+
+// playableType is the Content-Type the player gets for a stored type: one
+// of the audio and video types the service accepts (under the names
+// browsers know), or "" for anything else.
+func playableType(stored string) string {
+	if stored == "" {
+		return "audio/mpeg" // rows from before types were kept: MP3
+	}
+	t := vault.NormalizeMediaType(stored)
+	if !service.AcceptedMediaType(t) || !strings.HasPrefix(t, "audio/") && !strings.HasPrefix(t, "video/") {
+		return ""
+	}
+	if t == "audio/mp3" {
+		return "audio/mpeg" // what browsers know
+	}
+	return t
 }
 
 // getMedia serves the stored bytes (encrypted as stored), with their
@@ -321,7 +352,10 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 	if len(m.CertAliases) > 0 {
 		w.Header().Set("X-Cert-Alias", strings.Join(m.CertAliases, ","))
 	}
-	s.serveMedia(w, r, mr, ct)
+	if !m.Encrypted && playableType(ct) == "" {
+		ct = "application/octet-stream" // an old row of a type no longer accepted
+	}
+	s.serveMedia(w, r, mr, ct, "attachment")
 }
 
 // playMedia serves the media decrypted, for the player, with Range.
@@ -331,10 +365,11 @@ func (s *Server) playMedia(w http.ResponseWriter, r *http.Request, u *vault.User
 		s.writeError(w, r, err)
 		return
 	}
-	ct := mr.Media.Type
-	switch ct {
-	case "audio/mp3", "":
-		ct = "audio/mpeg" // what browsers know
+	// Only audio and video of the accepted types play inline; anything
+	// else (an old row of another type) is a download of opaque bytes.
+	if ct := playableType(mr.Media.Type); ct != "" {
+		s.serveMedia(w, r, mr, ct, "inline")
+		return
 	}
-	s.serveMedia(w, r, mr, ct)
+	s.serveMedia(w, r, mr, "application/octet-stream", "attachment")
 }

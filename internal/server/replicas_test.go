@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"sync"
 	"testing"
-	"time"
 
 	"callvault/internal/certs"
 	"callvault/internal/samples"
@@ -147,7 +146,7 @@ func TestTwoReplicas(t *testing.T) {
 			t.Fatalf("old recording: %d %s", code, body)
 		}
 	}
-	if err := a.srv.Svc.SetRetention(ctx, admin, 365*24*time.Hour); err != nil {
+	if err := a.srv.Svc.SetRetention(ctx, admin, 365); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

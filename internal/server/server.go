@@ -19,6 +19,7 @@ import (
 
 	"callvault/internal/blob"
 	"callvault/internal/httpapi"
+	"callvault/internal/httpx"
 	"callvault/internal/keystore"
 	"callvault/internal/postgres"
 	"callvault/internal/service"
@@ -37,22 +38,52 @@ type Config struct {
 	TLSCert string
 	TLSKey  string
 
-	MaxUpload       int64
+	// PublicURL (-public-url) is the base of absolute URLs in answers
+	// (mediaUri, next, recordingsUri) and the origin browsers' changes
+	// must come from: scheme://host[:port]. "" uses the address each
+	// connection arrived at (the listen address), http or https per TLS;
+	// never the request's Host header.
+	PublicURL string
+	// TrustedProxies (-trusted-proxies) are comma-separated CIDR prefixes
+	// or addresses of reverse proxies whose X-Forwarded-For (the client
+	// address, for login limits and logs) and X-Forwarded-Proto are
+	// believed; "" believes nobody.
+	TrustedProxies string
+	// MetricsAddr (-metrics-addr) serves /metrics without authentication
+	// on a listener of its own, e.g. 127.0.0.1:9090; "" serves it on the
+	// main listener to authenticated administrators only.
+	MetricsAddr string
+
+	MaxUpload int64
+	// BodyTimeout bounds the time a request body other than a media upload
+	// may take to arrive (plus 1 s per 64 KiB announced); UploadIdle the
+	// time a media upload may deliver nothing. 0: 10 s and 1 min.
+	BodyTimeout     time.Duration
+	UploadIdle      time.Duration
 	SweepEvery      time.Duration // 0: hourly
 	ShutdownTimeout time.Duration // 0: 30 s
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Login tunes the bound on password checks; the zero value is the
+	// default (see service.LoginOptions).
+	Login service.LoginOptions
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Server is an opened callvault.
 type Server struct {
 	Config Config
 	Svc    *service.Service
+	// Logins is the one login gate of the API and the UI.
+	Logins *service.Logins
 
-	store vault.Store
-	blobs vault.BlobStore
-	ln    net.Listener
-	http  *http.Server
+	site      *httpx.Site
+	store     vault.Store
+	blobs     vault.BlobStore
+	ln        net.Listener
+	metricsLn net.Listener
+	http      *http.Server
+	handler   http.Handler
+	api       *httpapi.Server
 }
 
 // Open opens the stores and the keystore (creating the data directory and
@@ -63,6 +94,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	proxies, err := httpx.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	site, err := httpx.NewSite(cfg.PublicURL, proxies)
+	if err != nil {
+		return nil, fmt.Errorf("-public-url: %w", err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the data directory: %w", err)
@@ -95,17 +134,35 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Keys:        keystore.New(master, service.StoreBackend{Store: store}),
 		MediaSource: mediaSource(blobURL),
 	}
-	return &Server{Config: cfg, Svc: svc, store: store, blobs: blobs}, nil
+	return &Server{Config: cfg, Svc: svc, Logins: service.NewLogins(svc, cfg.Login), site: site, store: store, blobs: blobs}, nil
 }
 
-// Listen binds the address, so that Addr is known before Serve.
+// Listen binds the address (and the metrics address), so that both are
+// known before Serve. The metrics listener is not essential: when its
+// address is taken, the error is logged and the vault serves without it.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", s.Config.Addr, err)
 	}
 	s.ln = ln
+	if s.Config.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.Config.MetricsAddr)
+		if err != nil {
+			s.Config.Log.Warn("cannot serve metrics; serving without them", "metricsAddr", s.Config.MetricsAddr, "err", err)
+		} else {
+			s.metricsLn = mln
+		}
+	}
 	return nil
+}
+
+// MetricsURL is the URL of /metrics on the metrics listener, or "".
+func (s *Server) MetricsURL() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return "http://" + s.metricsLn.Addr().String() + "/metrics"
 }
 
 // URL is the base URL of the listening server.
@@ -117,10 +174,17 @@ func (s *Server) URL() string {
 	return scheme + "://" + s.ln.Addr().String()
 }
 
-// Handler is the HTTP handler, for tests that drive it without a socket.
+// Handler is the HTTP handler (the API with the UI), made once: the API
+// and the UI share one login gate and one Site.
 func (s *Server) Handler() http.Handler {
-	api := &httpapi.Server{Svc: s.Svc, Log: s.Config.Log, MaxUpload: s.Config.MaxUpload, UI: web.New(s.Svc, s.Config.Log).Handler()}
-	return api.Handler()
+	if s.handler == nil {
+		ui := web.New(s.Svc, web.Options{Log: s.Config.Log, Logins: s.Logins, Site: s.site})
+		s.api = &httpapi.Server{Svc: s.Svc, Logins: s.Logins, Site: s.site, Log: s.Config.Log,
+			MaxUpload: s.Config.MaxUpload, BodyTimeout: s.Config.BodyTimeout, UploadIdle: s.Config.UploadIdle,
+			MetricsOnMain: s.Config.MetricsAddr == "", UI: ui.Handler()}
+		s.handler = s.api.Handler()
+	}
+	return s.handler
 }
 
 // Serve serves until ctx ends, then shuts down gracefully: new
@@ -133,12 +197,26 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	// ReadTimeout is a backstop for the whole request; the handler sets
+	// each body's own deadline (10 s for small bodies, an idle deadline
+	// for media uploads, which may take hours).
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.Config.Log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.metricsLn != nil {
+		metrics := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			ErrorLog: s.http.ErrorLog}
+		go func() {
+			if err := metrics.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.Config.Log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		defer metrics.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
@@ -159,7 +237,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		errc <- err
 	}()
-	s.Config.Log.Info("serving", "url", s.URL(), "data", s.Config.DataDir)
+	s.Config.Log.Info("serving", "url", s.URL(), "publicUrl", s.site.PublicURL(), "trustedProxies", s.site.Proxies.String(),
+		"metrics", s.MetricsURL(), "data", s.Config.DataDir)
+	if s.Config.PublicURL == "" {
+		if host, _, _ := net.SplitHostPort(s.ln.Addr().String()); net.ParseIP(host).IsUnspecified() {
+			s.Config.Log.Warn("no -public-url: absolute URLs in answers name the address each client connected to; set -public-url to the name clients use")
+		}
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("cannot serve: %w", err)
@@ -177,6 +261,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.http.Close()
 	}
 	return nil
+}
+
+// metricsHandler serves /metrics (only) on the metrics listener.
+func (s *Server) metricsHandler() http.Handler {
+	s.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.api.MetricsHandler())
+	return mux
 }
 
 // Close closes the stores.

@@ -82,35 +82,9 @@ var (
 	errDisabled = vault.Errorf(vault.EUNAUTHORIZED, "this account is disabled; ask an administrator")
 )
 
-// Authenticate checks a login ("user@tenant") and password and returns the
-// user. Every failure looks the same to the caller.
-func (s *Service) Authenticate(ctx context.Context, login, password string) (*vault.User, error) {
-	name, tenant, err := SplitLogin(login)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.Store.User(ctx, tenant, name)
-	if errors.Is(err, vault.ErrNotFound) {
-		// Spend the same time as a real check, so timing does not tell
-		// which user names exist.
-		checkPassword(s.dummyHash(), password)
-		return nil, errBadLogin
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !s.verified.check(u.PasswordHash, password, s.now()) {
-		if !checkPassword(u.PasswordHash, password) {
-			return nil, errBadLogin
-		}
-		s.verified.add(u.PasswordHash, password, s.now())
-	}
-	if u.Disabled {
-		// Only after the password matched: a guesser learns nothing.
-		return nil, errDisabled
-	}
-	return &u, nil
-}
+// Logging in (checking a password against the limiter, under the bound
+// on parallel checks) is Logins.Authenticate in login.go: the one login
+// path of the API and the UI.
 
 func (s *Service) dummyHash() string {
 	s.dummyOnce.Do(func() { s.dummy, _ = HashPassword("not a real password") })
@@ -169,13 +143,10 @@ func TokenHash(token string) string {
 // SessionTTL is how long a browser session lasts.
 const SessionTTL = 12 * time.Hour
 
-// Login authenticates and opens a browser session. It returns the session
-// token (for the cookie) and the session (with its CSRF token).
-func (s *Service) Login(ctx context.Context, login, password string) (string, vault.Session, error) {
-	u, err := s.Authenticate(ctx, login, password)
-	if err != nil {
-		return "", vault.Session{}, err
-	}
+// openSession opens a browser session for a user Logins authenticated.
+// It returns the session token (for the cookie) and the session (with its
+// CSRF token).
+func (s *Service) openSession(ctx context.Context, u *vault.User) (string, vault.Session, error) {
 	token, hash, err := NewToken()
 	if err != nil {
 		return "", vault.Session{}, err

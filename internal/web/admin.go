@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"callvault/internal/certs"
+	"callvault/internal/httpx"
 	"callvault/internal/service"
 	"callvault/internal/vault"
 )
@@ -107,12 +107,8 @@ func describePEM(data []byte) (*certsInfo, error) {
 		IssuerDN: info.IssuerDN, Expires: info.Expires.UTC().Format(time.DateOnly)}, nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+// writeJSON is the one JSON writer, shared with the API.
+var writeJSON = httpx.WriteJSON
 
 func (u *UI) uploadCertificate(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "certificates", p.L.T("cert_title")
@@ -273,8 +269,11 @@ func (u *UI) renderUsers(w http.ResponseWriter, r *http.Request, p *page, edit *
 		u.renderError(w, r, p, err)
 		return
 	}
-	if r.URL.Query().Get("done") == "saved" {
+	switch r.URL.Query().Get("done") {
+	case "saved":
 		p.Flash = p.L.T("user_saved")
+	case "deleted":
+		p.Flash = p.L.T("user_deleted")
 	}
 	p.Data = &usersData{Users: list, Roles: allRoles, Edit: edit}
 	u.render(w, status, "users", p)
@@ -290,9 +289,17 @@ func (u *UI) user(w http.ResponseWriter, r *http.Request, p *page) {
 }
 
 // userInput reads the user form: roles as checkboxes, access groups
-// comma-separated, the password only when typed.
-func userInput(form url.Values) service.UserInput {
+// comma-separated, names and e-mail as typed, the password only when
+// typed. The Disabled checkbox is read only from the edit form (edit):
+// an unchecked box sends nothing.
+func userInput(form url.Values, edit bool) service.UserInput {
 	in := service.UserInput{UserName: strings.TrimSpace(form.Get("userName")), Roles: []vault.Role{}, AccessGroups: []string{}}
+	first, last, email := form.Get("firstName"), form.Get("lastName"), form.Get("email")
+	in.FirstName, in.LastName, in.Email = &first, &last, &email
+	if edit {
+		disabled := form.Get("disabled") != ""
+		in.Disabled = &disabled
+	}
 	for _, role := range form["roles"] {
 		in.Roles = append(in.Roles, vault.Role(role))
 	}
@@ -310,7 +317,7 @@ func userInput(form url.Values) service.UserInput {
 }
 
 func (u *UI) createUser(w http.ResponseWriter, r *http.Request, p *page) {
-	in := userInput(r.PostForm)
+	in := userInput(r.PostForm, false)
 	if _, err := u.svc.CreateUser(r.Context(), p.User, in); err != nil {
 		if vault.ErrorCode(err) == vault.EFORBIDDEN {
 			u.renderError(w, r, p, err)
@@ -325,7 +332,7 @@ func (u *UI) createUser(w http.ResponseWriter, r *http.Request, p *page) {
 
 func (u *UI) updateUser(w http.ResponseWriter, r *http.Request, p *page) {
 	name := r.PathValue("name")
-	in := userInput(r.PostForm)
+	in := userInput(r.PostForm, true)
 	in.UserName = ""
 	if _, err := u.svc.UpdateUser(r.Context(), p.User, name, in); err != nil {
 		if vault.ErrorCode(err) == vault.EFORBIDDEN {
@@ -344,13 +351,51 @@ func (u *UI) updateUser(w http.ResponseWriter, r *http.Request, p *page) {
 	http.Redirect(w, r, "/admin/users?done=saved", http.StatusSeeOther)
 }
 
+// confirmDeleteUser asks before deleting a user (the page works without
+// script; the edit panel links to it).
+func (u *UI) confirmDeleteUser(w http.ResponseWriter, r *http.Request, p *page) {
+	p.Nav = "users"
+	found, err := u.svc.User(r.Context(), p.User, r.PathValue("name"))
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	p.Title = p.L.T("delete_user_title", found.Name)
+	p.Data = found
+	u.render(w, http.StatusOK, "user-delete", p)
+}
+
+// deleteUser deletes the user (and ends their sessions); a refusal (for
+// example of deleting oneself) is shown on the confirmation page.
+func (u *UI) deleteUser(w http.ResponseWriter, r *http.Request, p *page) {
+	p.Nav = "users"
+	name := r.PathValue("name")
+	err := u.svc.DeleteUser(r.Context(), p.User, name)
+	if err == nil {
+		http.Redirect(w, r, "/admin/users?done=deleted", http.StatusSeeOther)
+		return
+	}
+	found, ferr := u.svc.User(r.Context(), p.User, name)
+	if vault.ErrorCode(err) != vault.EINVALID || ferr != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	p.Title = p.L.T("delete_user_title", found.Name)
+	p.Error = errorText(p.L, err)
+	p.Data = found
+	u.render(w, statusFor(err), "user-delete", p)
+}
+
+// retentionData is the stored period (whole days; 0: for ever) and, after
+// a refused save, what was typed.
 type retentionData struct {
-	Days int64
+	Days  int64
+	Typed string
 }
 
 func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "retention", p.L.T("retention_title")
-	d, err := u.svc.Retention(r.Context(), p.User)
+	days, err := u.svc.Retention(r.Context(), p.User)
 	if err != nil {
 		u.renderError(w, r, p, err)
 		return
@@ -358,13 +403,16 @@ func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
 	if r.URL.Query().Get("done") == "saved" {
 		p.Flash = p.L.T("saved")
 	}
-	p.Data = &retentionData{Days: int64(d)}
+	p.Data = &retentionData{Days: int64(days)}
 	u.render(w, http.StatusOK, "retention", p)
 }
 
+// setRetention takes whole days only (0 keeps recordings for ever): "0.5"
+// or "1e3" is refused, never rounded into something else.
 func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "retention", p.L.T("retention_title")
-	days, err := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("days")), 10, 64)
+	typed := strings.TrimSpace(r.PostFormValue("days"))
+	days, err := strconv.ParseInt(typed, 10, 64)
 	if err != nil || days < 0 || days > service.MaxRetentionDays {
 		err = vault.Errorf(vault.EINVALID, "retention must be a whole number of days between 0 and %d", service.MaxRetentionDays)
 	} else {
@@ -375,8 +423,13 @@ func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
 			u.renderError(w, r, p, err)
 			return
 		}
+		stored, serr := u.svc.Retention(r.Context(), p.User)
+		if serr != nil {
+			u.renderError(w, r, p, serr)
+			return
+		}
 		p.Error = errorText(p.L, err)
-		p.Data = &retentionData{Days: days}
+		p.Data = &retentionData{Days: int64(stored), Typed: typed}
 		u.render(w, statusFor(err), "retention", p)
 		return
 	}

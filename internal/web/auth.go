@@ -1,9 +1,11 @@
 package web
 
 import (
-	"net"
 	"net/http"
+	"strconv"
 
+	"callvault/internal/httpx"
+	"callvault/internal/service"
 	"callvault/internal/vault"
 )
 
@@ -15,41 +17,40 @@ type loginData struct {
 func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 	p := &page{L: requestLang(r), Path: r.URL.RequestURI(), Langs: languages}
 	p.Title = p.L.T("login_title")
-	p.Data = loginData{Next: localPath(r.URL.Query().Get("next"), "/recordings")}
+	p.Data = loginData{Next: httpx.LocalPath(r.URL.Query().Get("next"), "/recordings")}
 	u.render(w, http.StatusOK, "login", p)
 }
 
-// login opens a session with the service, as the API's POST /login does,
-// behind the same kind of limiter: a login name or client address with too
-// many failures in a minute is refused until the minute ends.
+// login opens a session through the one login gate the API's login and
+// Basic auth use (service.Logins: its limiter, its bound on password
+// checks) and the same session cookie; only the answer differs: a page.
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	p := &page{L: requestLang(r), Path: "/login", Langs: languages}
 	p.Title = p.L.T("login_title")
 	login, password := r.PostFormValue("user"), r.PostFormValue("password")
-	next := localPath(r.PostFormValue("next"), "/recordings")
+	next := httpx.LocalPath(r.PostFormValue("next"), "/recordings")
 	p.Data = loginData{UserName: login, Next: next}
-	ip := clientIP(r)
-	if u.limiter.Blocked(ip, login) > 0 {
-		p.Error = p.L.T("login_rate")
-		u.render(w, http.StatusTooManyRequests, "login", p)
-		return
-	}
-	token, sess, err := u.svc.Login(r.Context(), login, password)
+	token, sess, err := u.logins.Login(r.Context(), login, password, u.site.ClientAddr(r))
 	if err != nil {
-		if vault.ErrorCode(err) != vault.EUNAUTHORIZED {
+		if secs := service.RetryAfter(err); secs > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+		switch vault.ErrorCode(err) {
+		case vault.EUNAUTHORIZED:
+			p.Error = p.L.T("login_failed")
+		case vault.ERATELIMIT:
+			p.Error = p.L.T("login_rate")
+		case vault.EUNAVAILABLE:
+			p.Error = p.L.T("login_busy")
+		default:
 			u.renderError(w, r, p, err)
 			return
 		}
-		u.limiter.Fail(ip, login)
-		p.Error = p.L.T("login_failed")
-		u.render(w, http.StatusUnauthorized, "login", p)
+		u.render(w, vault.HTTPStatus(err), "login", p)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
-	})
+	httpx.SetSessionCookie(w, u.site.Secure(r), token, sess.ExpiresAt)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -60,14 +61,6 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, p *page) {
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	httpx.ClearSessionCookie(w, u.site.Secure(r))
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

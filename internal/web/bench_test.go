@@ -47,13 +47,14 @@ func BenchmarkSearchPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	h := web.New(svc, nil).Handler()
+	logins := service.NewLogins(svc, service.LoginOptions{})
+	h := web.New(svc, web.Options{Logins: logins}).Handler()
 	for _, c := range []struct{ name, login, password, query string }{
 		{"admin", "admin@acme", adminPassword, ""},
 		{"admin-filtered", "admin@acme", adminPassword, "?caller=%2B19055551*&from=2024-02-01T00:00"},
 		{"team-lead", "lead@acme", "password-lead", ""},
 	} {
-		token, _, err := svc.Login(ctx, c.login, c.password)
+		token, _, err := logins.Login(ctx, c.login, c.password, "127.0.0.1")
 		if err != nil {
 			b.Fatal(err)
 		}

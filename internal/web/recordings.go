@@ -1,16 +1,15 @@
 package web
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"callvault/internal/httpx"
 	"callvault/internal/record"
 	"callvault/internal/service"
 	"callvault/internal/vault"
@@ -52,28 +51,6 @@ func formTime(name, v string) (time.Time, error) {
 	return time.Time{}, vault.Errorf(vault.EINVALID, "%s %q: give a date and time such as 2021-07-21T16:49", name, v)
 }
 
-// zeroNano stands for a record without a start time in a cursor.
-var zeroNano = time.Time{}.UnixNano()
-
-// Cursors are opaque to the browser: the position in the search order.
-func encodeCursor(c vault.Cursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.StartTime.UnixNano(), 10) + " " + c.ID))
-}
-
-func decodeCursor(v string) (*vault.Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	ns, id, ok := strings.Cut(string(b), " ")
-	n, err2 := strconv.ParseInt(ns, 10, 64)
-	if err != nil || !ok || err2 != nil || id == "" {
-		return nil, vault.Errorf(vault.EINVALID, "the page link is not one this server gave")
-	}
-	c := &vault.Cursor{ID: id}
-	if n != zeroNano {
-		c.StartTime = time.Unix(0, n).UTC()
-	}
-	return c, nil
-}
-
 func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "recordings", p.L.T("search_title")
 	q := r.URL.Query()
@@ -92,7 +69,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 		f.Partition = "/" + form.Partition // partitions are stored as paths
 	}
 	if c := q.Get("cursor"); c != "" && err == nil {
-		f.After, err = decodeCursor(c)
+		f.After, err = httpx.DecodeCursor(c)
 	}
 	if err != nil {
 		p.Error = p.L.T("err_invalid") + " " + vault.ErrorMessage(err)
@@ -124,7 +101,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 	if more {
 		last := recs[len(recs)-1]
 		next := cloneValues(q)
-		next.Set("cursor", encodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID}))
+		next.Set("cursor", httpx.EncodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID}))
 		data.Next = "/recordings?" + next.Encode()
 	}
 	if q.Get("cursor") != "" {
@@ -220,9 +197,14 @@ func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	base := "/api/v2/recordings/" + url.PathEscape(rec.ID) + "/play/"
 	for _, m := range media {
+		// Only the audio and video types the server accepts get a player
+		// (the play endpoint serves nothing else inline); any other type
+		// (an old row) is named, not linked.
+		// (A row without a type is from before types were kept: MP3.)
+		playable := m.Type == "" || service.AcceptedMediaType(m.Type)
 		mv := mediaView{MediaID: m.MediaID, Type: m.Type, PlayURL: base + url.PathEscape(m.MediaID), Size: m.Size,
 			Encrypted: m.Encrypted, CertAliases: m.CertAliases,
-			Audio: strings.HasPrefix(m.Type, "audio/"), Video: strings.HasPrefix(m.Type, "video/")}
+			Audio: playable && (m.Type == "" || strings.HasPrefix(m.Type, "audio/")), Video: playable && strings.HasPrefix(m.Type, "video/")}
 		for _, k := range sortedKeys(docMedia[m.MediaID]) {
 			if v, ok := scalar(docMedia[m.MediaID][k]); ok && k != "mediaId" {
 				mv.Fields = append(mv.Fields, field{k, v})

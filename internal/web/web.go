@@ -17,15 +17,15 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
+	"callvault/internal/httpx"
 	"callvault/internal/service"
 	"callvault/internal/vault"
 )
 
 // SessionCookie is the API's session cookie: one login serves the pages
 // and the play endpoint the players load from.
-const SessionCookie = "callvault_session"
+const SessionCookie = httpx.SessionCookie
 
 // CSRFField is the hidden form field carrying the session's CSRF token.
 const CSRFField = "csrf"
@@ -38,19 +38,34 @@ var staticFiles embed.FS
 
 // UI serves the pages.
 type UI struct {
-	svc     *service.Service
-	log     *slog.Logger
-	pages   map[string]*template.Template
-	limiter *service.LoginLimiter
+	svc    *service.Service
+	log    *slog.Logger
+	logins *service.Logins
+	site   *httpx.Site
+	pages  map[string]*template.Template
+}
+
+// Options are what the UI shares with the API: give both the same.
+type Options struct {
+	Log *slog.Logger
+	// Logins is the one login gate; nil makes one (for a UI alone).
+	Logins *service.Logins
+	// Site is the public URL and trusted proxies; nil: none.
+	Site *httpx.Site
 }
 
 // New prepares the UI of a service.
-func New(svc *service.Service, log *slog.Logger) *UI {
-	if log == nil {
-		log = slog.Default()
+func New(svc *service.Service, opt Options) *UI {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
 	}
-	u := &UI{svc: svc, log: log, pages: map[string]*template.Template{}}
-	u.limiter = service.NewLoginLimiter(u.now)
+	if opt.Logins == nil {
+		opt.Logins = service.NewLogins(svc, service.LoginOptions{})
+	}
+	if opt.Site == nil {
+		opt.Site, _ = httpx.NewSite("", httpx.Proxies{})
+	}
+	u := &UI{svc: svc, log: opt.Log, logins: opt.Logins, site: opt.Site, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -63,13 +78,6 @@ func New(svc *service.Service, log *slog.Logger) *UI {
 		u.pages[base] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name))
 	}
 	return u
-}
-
-func (u *UI) now() time.Time {
-	if u.svc != nil && u.svc.Now != nil {
-		return u.svc.Now()
-	}
-	return time.Now()
 }
 
 // Handler routes the pages. It is mounted at "/" beside the API.
@@ -100,6 +108,8 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/users", u.authed(u.createUser))
 	mux.HandleFunc("GET /admin/users/{name}", u.authed(u.user))
 	mux.HandleFunc("POST /admin/users/{name}", u.authed(u.updateUser))
+	mux.HandleFunc("GET /admin/users/{name}/delete", u.authed(u.confirmDeleteUser))
+	mux.HandleFunc("POST /admin/users/{name}/delete", u.authed(u.deleteUser))
 	mux.HandleFunc("GET /admin/retention", u.authed(u.retention))
 	mux.HandleFunc("POST /admin/retention", u.authed(u.setRetention))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +175,7 @@ func (u *UI) authed(h pageHandler) http.HandlerFunc {
 			return
 		}
 		p.User, p.CSRF, p.IsAdmin = user, sess.CSRFToken, user.HasRole(vault.RoleAdmin)
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if httpx.ChangesState(r.Method) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			got := r.Header.Get("X-CSRF-TOKEN")
 			if got == "" {
@@ -244,21 +254,13 @@ func (u *UI) render(w http.ResponseWriter, status int, name string, p *page) {
 	w.Write(buf.Bytes())
 }
 
-// localPath keeps redirects on this site: a path starting with one '/'.
-func localPath(next, fallback string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return fallback
-	}
-	return next
-}
-
 func (u *UI) setLang(w http.ResponseWriter, r *http.Request) {
 	tag := r.URL.Query().Get("lang")
 	if _, ok := langByTag[tag]; ok {
 		http.SetCookie(w, &http.Cookie{Name: LangCookie, Value: tag, Path: "/", MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+			HttpOnly: true, Secure: u.site.Secure(r), SameSite: http.SameSiteLaxMode})
 	}
-	http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/recordings"), http.StatusSeeOther)
+	http.Redirect(w, r, httpx.LocalPath(r.URL.Query().Get("next"), "/recordings"), http.StatusSeeOther)
 }
 
 var funcs = template.FuncMap{
