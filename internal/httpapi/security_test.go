@@ -277,6 +277,26 @@ func TestParallelLogins(t *testing.T) {
 	if got := checksOf("admin@other") - before; got > 1 {
 		t.Fatalf("50 Basic-auth requests ran %d password checks", got)
 	}
+	// In parallel too: rcbs's threads and a player's range requests send
+	// the same credentials from one address at once, and a remembered
+	// password is not an attempt to limit (an attempt in flight would
+	// count against the 5 of the pair).
+	var parallel sync.WaitGroup
+	answers := make(chan int, 64)
+	for range 64 {
+		parallel.Add(1)
+		go func() {
+			defer parallel.Done()
+			answers <- e.send("GET", "/api/v2/me", "admin@other", adminPassword, "", nil, from(owner)).status
+		}()
+	}
+	parallel.Wait()
+	close(answers)
+	for status := range answers {
+		if status != 200 {
+			t.Fatalf("64 parallel Basic-auth requests of a logged-in user: one answered %d, want all 200", status)
+		}
+	}
 
 	// Memory: 120 parallel bad logins of distinct names from distinct
 	// addresses all pass the limiter; the password checks running at once

@@ -243,3 +243,33 @@ func (r *Reservation) Failed() { r.settle(false, true) }
 // Cancel releases an attempt whose password was never checked (the
 // server was busy, the store failed, the client went away).
 func (r *Reservation) Cancel() { r.settle(false, false) }
+
+// Remembered reports whether a login whose password was verified moments
+// ago (the verified cache of auth.go) may be accepted without a
+// reservation: only when its pair has no failures since its last success,
+// no attempt in flight and no back-off, and its address is not refused
+// for spraying (unless the pair is proven). It then records the success.
+// Otherwise the caller reserves an attempt as for any other.
+func (l *LoginLimiter) Remembered(login, addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	key := pairKey{login, addr}
+	p := l.pairs[key]
+	if p != nil && (p.failures > 0 || p.pending > 0 || now.Before(p.until)) {
+		return false
+	}
+	proven := p != nil && !p.lastSuccess.IsZero() && now.Sub(p.lastSuccess) < provenFor
+	if a := l.addrs[addr]; !proven && a != nil && a.current(now)+float64(a.pending) >= sprayFailures {
+		return false
+	}
+	if p == nil {
+		if len(l.pairs) >= maxLimiterEntries {
+			l.prune(now)
+		}
+		p = &pairState{}
+		l.pairs[key] = p
+	}
+	p.lastSuccess = now
+	return true
+}

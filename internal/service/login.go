@@ -135,14 +135,23 @@ func (l *Logins) Authenticate(ctx context.Context, login, password, client strin
 	if err != nil && !errors.Is(err, vault.ErrNotFound) {
 		return nil, fmt.Errorf("cannot look up the user of a login: %w", err)
 	}
+	now := l.svc.now()
+	if found && l.svc.verified.check(u.PasswordHash, password, now) && l.limiter.Remembered(login, client) {
+		// The right password, checked by argon2id moments ago, from a
+		// client in good standing: no attempt is reserved, so that the
+		// parallel requests of rcbs's threads or of a player do not count
+		// as attempts in flight. A client with failures or attempts in
+		// flight takes the reservation below, so the cache is never an
+		// oracle that answers guesses the limiter would refuse.
+		if u.Disabled {
+			return nil, errDisabled
+		}
+		return &u, nil
+	}
 	res, wait := l.limiter.Reserve(login, client)
 	if res == nil {
 		l.stats.refused.Add(1)
 		return nil, rateLimited(wait)
-	}
-	now := l.svc.now()
-	if found && l.svc.verified.check(u.PasswordHash, password, now) {
-		return l.settleUser(res, &u)
 	}
 	hash := l.svc.dummyHash() // unknown users cost the same time
 	if found {

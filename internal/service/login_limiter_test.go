@@ -167,3 +167,42 @@ func TestLimiterSpray(t *testing.T) {
 		t.Fatal("a login that succeeded from the address before is refused")
 	}
 }
+
+// A remembered password is accepted without a reservation only from a
+// pair in good standing, so that the verified cache never answers guesses
+// the limiter would refuse.
+func TestLimiterRemembered(t *testing.T) {
+	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	l := NewLoginLimiter(clock.Now)
+	// Any number at once from a clean pair: rcbs's threads.
+	for i := 0; i < 100; i++ {
+		if !l.Remembered("rcbs@acme", "198.51.100.1") {
+			t.Fatalf("remembered login %d of a clean pair refused", i)
+		}
+	}
+	// An attempt in flight: the cache path is closed until it settles.
+	res, _ := l.Reserve("john@acme", "203.0.113.9")
+	if l.Remembered("john@acme", "203.0.113.9") {
+		t.Fatal("remembered login accepted beside an attempt in flight")
+	}
+	res.Failed()
+	if l.Remembered("john@acme", "203.0.113.9") {
+		t.Fatal("remembered login accepted after a failure of the pair")
+	}
+	// The same login from another, clean address still gets in.
+	if !l.Remembered("john@acme", "198.51.100.2") {
+		t.Fatal("remembered login from a clean address refused")
+	}
+	// A success clears the pair.
+	clock.advance(2 * time.Minute)
+	if !succeed(l, "john@acme", "203.0.113.9") || !l.Remembered("john@acme", "203.0.113.9") {
+		t.Fatal("a pair cleared by a success is not in good standing")
+	}
+	// A spraying address: only pairs proven before pass.
+	for i := 0; i < sprayFailures; i++ {
+		fail(l, fmt.Sprintf("user%d@acme", i), "192.0.2.66")
+	}
+	if l.Remembered("mary@acme", "192.0.2.66") {
+		t.Fatal("remembered login of a new pair accepted from a spraying address")
+	}
+}
