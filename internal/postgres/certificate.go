@@ -36,6 +36,11 @@ const certificateQuery = `SELECT c.tenant, c.alias, c.subject_name, c.serial_num
 	(SELECT count(*) FROM media_certs m WHERE m.tenant = c.tenant AND m.alias = c.alias)
 	FROM certificates c`
 
+// uncountedCertificateQuery is certificateQuery with 0 for DeployedCount.
+const uncountedCertificateQuery = `SELECT c.tenant, c.alias, c.subject_name, c.serial_number, c.subject_dn, c.issuer_dn,
+	c.not_before_ms, c.expires_ms, c.fingerprint, c.key_bits, c.usage, c.cert_pem, c.created_ms, 0
+	FROM certificates c`
+
 // Certificate returns one, with DeployedCount; ErrNotFound.
 func (s *Store) Certificate(ctx context.Context, tenant, alias string) (vault.Certificate, error) {
 	c, err := scanCertificate(s.pool.QueryRow(ctx, certificateQuery+` WHERE c.tenant = $1 AND c.alias = $2`, tenant, alias))
@@ -46,6 +51,19 @@ func (s *Store) Certificate(ctx context.Context, tenant, alias string) (vault.Ce
 		return vault.Certificate{}, fmt.Errorf("postgres: cannot read certificate %q of tenant %q: %w", alias, tenant, err)
 	}
 	return c, nil
+}
+
+// RecipientCertificates lists a tenant's certificates without
+// DeployedCount, sorted by alias: the ingest path's query.
+func (s *Store) RecipientCertificates(ctx context.Context, tenant string) ([]vault.Certificate, error) {
+	rows, err := s.pool.Query(ctx, uncountedCertificateQuery+` WHERE c.tenant = $1 ORDER BY c.alias`, tenant)
+	if err == nil {
+		var certs []vault.Certificate
+		if certs, err = collect(rows, scanCertificate); err == nil {
+			return certs, nil
+		}
+	}
+	return nil, fmt.Errorf("postgres: cannot list certificates of tenant %q: %w", tenant, err)
 }
 
 // Certificates lists a tenant's certificates with DeployedCount, sorted by

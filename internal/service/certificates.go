@@ -180,7 +180,7 @@ func (s *Service) DeleteCertificate(ctx context.Context, caller *vault.User, ali
 // encryptionCerts returns the certificates assigned for usage that can
 // encrypt now.
 func (s *Service) encryptionCerts(ctx context.Context, tenant string, usage vault.Usage) ([]*x509.Certificate, []string, error) {
-	list, err := s.Store.Certificates(ctx, tenant)
+	list, err := s.Store.RecipientCertificates(ctx, tenant)
 	if err != nil {
 		return nil, nil, err
 	}

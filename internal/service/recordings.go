@@ -465,7 +465,7 @@ func (s *Service) deleteBlob(key string) {
 // aliasesFor returns the aliases of the tenant's certificates that the
 // recipients name.
 func (s *Service) aliasesFor(ctx context.Context, tenant string, ids []cms.RecipientID) ([]string, error) {
-	list, err := s.Store.Certificates(ctx, tenant)
+	list, err := s.Store.RecipientCertificates(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}

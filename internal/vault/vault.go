@@ -202,6 +202,10 @@ type Store interface {
 	// Certificates lists a tenant's certificates with DeployedCount,
 	// sorted by alias.
 	Certificates(ctx context.Context, tenant string) ([]Certificate, error)
+	// RecipientCertificates is Certificates without DeployedCount (left
+	// 0): what ingest needs to choose recipients and name them, at a
+	// cost that does not grow with the media stored.
+	RecipientCertificates(ctx context.Context, tenant string) ([]Certificate, error)
 	// SetCertificateUsage replaces which recordings a certificate
 	// encrypts; ErrNotFound.
 	SetCertificateUsage(ctx context.Context, tenant, alias string, usage []Usage) error

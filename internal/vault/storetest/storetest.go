@@ -479,6 +479,25 @@ func testDeployedCount(t *testing.T, s vault.Store) {
 	if got, want := deployed(t, s, "globex"), map[string]int{"c1": 1}; !mapsEqual(got, want) {
 		t.Errorf("globex DeployedCount = %v, want %v", got, want)
 	}
+	// RecipientCertificates: the same list, without the counts.
+	counted, err := s.Certificates(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncounted, err := s.RecipientCertificates(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uncounted) != len(counted) {
+		t.Fatalf("RecipientCertificates = %d certificates, Certificates %d", len(uncounted), len(counted))
+	}
+	for i := range counted {
+		if uncounted[i].DeployedCount != 0 {
+			t.Errorf("RecipientCertificates %s: DeployedCount %d, want 0", uncounted[i].Alias, uncounted[i].DeployedCount)
+		}
+		uncounted[i].DeployedCount = counted[i].DeployedCount
+		checkCertificate(t, uncounted[i], counted[i])
+	}
 
 	// Stored media are immutable: another row for m2 changes nothing.
 	if _, stored := putMedia(t, s, vault.Media{Tenant: "acme", RecordingID: "r1", MediaID: "m2", Encrypted: true, CertAliases: []string{"c2"}}); stored {
@@ -494,7 +513,7 @@ func testDeployedCount(t *testing.T, s vault.Store) {
 	if err := s.DeleteCertificate(ctx, "acme", "gone"); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := s.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: "r9", MediaID: "m1", Encrypted: true, CertAliases: []string{"c1", "gone"}})
+	_, _, err = s.PutMedia(ctx, vault.Media{Tenant: "acme", RecordingID: "r9", MediaID: "m1", Encrypted: true, CertAliases: []string{"c1", "gone"}})
 	checkConflict(t, "PutMedia for a deleted certificate", err)
 	if _, _, err := s.Recording(ctx, "acme", "r9", all); !errors.Is(err, vault.ErrNotFound) {
 		t.Errorf("Recording after a refused PutMedia: err = %v, want ErrNotFound (nothing recorded)", err)
