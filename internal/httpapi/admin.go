@@ -16,9 +16,10 @@ import (
 const maxCertUpload = 1 << 20
 
 // formFile reads an uploaded file of the form. PEM pasted into a text
-// field is taken only from our own pages (same-origin): a form on another
-// site can fill text fields but cannot choose files, so a forged upload
-// of an attacker's certificate finds no certificate.
+// field is taken only from our own pages (same-origin). This narrows what
+// a plain HTML form on another site can forge (it cannot attach files);
+// script on another site can attach them, so what stops a cross-site
+// upload is the origin check of every state-changing call (guard).
 func formFile(form *multipart.Form, name string, sameOrigin bool) ([]byte, error) {
 	files := form.File[name]
 	if len(files) == 0 {

@@ -67,6 +67,23 @@ func TestBodyDeadlines(t *testing.T) {
 		t.Fatalf("slow body cut off after %v, want about the 1 s deadline", elapsed)
 	}
 
+	// A body announcing a terabyte is refused before it is read, on the
+	// UI's login as on the API: it cannot earn a deadline of months.
+	for _, path := range []string{"/login", "/api/v2/login"} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000000000\r\n\r\nuser=", path, addr)
+		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.Contains(line, " 413 ") || time.Since(start) > 2*time.Second {
+			t.Fatalf("POST %s announcing 10^12 bytes: %q, %v after %v; want 413 at once", path, line, err, time.Since(start))
+		}
+	}
+
 	// An upload trickling in for 3 s, 64 KiB every 250 ms: stored.
 	upload := func(body io.Reader, size int64) (int, time.Duration, error) {
 		req, _ := http.NewRequest("PUT", srv.URL()+"/api/v2/recordings/D1/media/"+fmt.Sprint(size)+".mp3", body)
