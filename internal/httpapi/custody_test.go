@@ -180,8 +180,31 @@ func TestHostileMediaIDs(t *testing.T) {
 		})
 	}
 	wantError(t, e.admin("PUT", "/api/v2/recordings/AUX/media/a.mp3", "audio/mp3", bytes.NewReader(audio)), 400, "invalid")
+	long := strings.Repeat("x", 201)
+	wantError(t, e.admin("PUT", "/api/v2/recordings/R1/media/"+long, "audio/mp3", bytes.NewReader(audio)), 400, "invalid")
+	wantError(t, e.admin("PUT", "/api/v2/recordings/"+long+"/media/a.mp3", "audio/mp3", bytes.NewReader(audio)), 400, "invalid")
 	if r := e.admin("GET", "/api/v2/recordings", "", nil); !strings.Contains(string(r.body), `"recordings":[]`) {
 		t.Fatalf("refused ids left recordings: %s", r.body)
+	}
+}
+
+// TestMediaIDsDifferingInCase: on Windows and macOS disks rcbs would
+// write a.mp3 and A.mp3 to one file, so one recording cannot have both.
+func TestMediaIDsDifferingInCase(t *testing.T) {
+	e := newEnv(t, 0)
+	e.setUpVoice()
+	audio := samples.Recordings()[0].Media[0].Data
+	if r := e.admin("PUT", "/api/v2/recordings/R1/media/call.mp3", "audio/mp3", bytes.NewReader(audio)); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	wantError(t, e.admin("PUT", "/api/v2/recordings/R1/media/CALL.mp3", "audio/mp3", bytes.NewReader(audio)), 400, "invalid")
+	wantError(t, e.admin("PUT", "/api/v2/recordings/R1", "application/json",
+		strings.NewReader(`{"id":"R1","mediaFiles":[{"mediaId":"Call.MP3"}]}`)), 400, "invalid")
+	wantError(t, e.admin("PUT", "/api/v2/recordings/R2", "application/json",
+		strings.NewReader(`{"id":"R2","mediaFiles":[{"mediaId":"x.mp4"},{"mediaId":"X.mp4"}]}`)), 400, "invalid")
+	// Another recording may use the same name.
+	if r := e.admin("PUT", "/api/v2/recordings/R3/media/CALL.mp3", "audio/mp3", bytes.NewReader(audio)); r.status != 201 {
+		t.Fatalf("the same name in another recording: %d %s", r.status, r.body)
 	}
 }
 
@@ -211,6 +234,8 @@ func TestRecorderCannotMoveAStoppedCall(t *testing.T) {
 		{"caller", `{"id":"R1","callerPhoneNumber":"+10000000000"}`},
 		{"dialed", `{"id":"R1","dialedPhoneNumber":"+10000000000"}`},
 		{"agents", `{"id":"R1","mediaFiles":[{"mediaId":"m1.mp3","parameters":{"username":"mallory"}}]}`},
+		{"accessgroups", `{"id":"R1","mediaFiles":[{"mediaId":"m1.mp3","accessgroups":["/sales"]}]}`},
+		{"partitions", `{"id":"R1","mediaFiles":[{"mediaId":"m1.mp3","partitions":["/everyone"]}]}`},
 	} {
 		t.Run(c.name, func(t *testing.T) { wantError(t, recorder(c.body), 409, "conflict") })
 	}

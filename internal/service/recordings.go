@@ -118,6 +118,8 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 	// hashed: no blob is written for a retry.
 	if existing, found, err := s.storedMedia(ctx, caller.Tenant, in.RecordingID, in.MediaID); err != nil {
 		return nil, err
+	} else if found && existing.MediaID != in.MediaID {
+		return nil, vault.Errorf(vault.EINVALID, "media id %q differs only in case from the stored media file %q", in.MediaID, existing.MediaID)
 	} else if found {
 		if err := s.hashUpload(up, in.Size); err != nil {
 			return nil, err
@@ -248,7 +250,8 @@ func cmsMediaType(given, mediaID string) (string, error) {
 	return "", vault.Errorf(vault.EUNSUPPORTED, "say what the encrypted file holds: X-Media-Type: one of %s", strings.Join(MediaTypes(), ", "))
 }
 
-// storedMedia returns the stored row of a media id, if any.
+// storedMedia returns the stored row of a media id, if any, or of one that
+// differs from it only in case.
 func (s *Service) storedMedia(ctx context.Context, tenant, recordingID, mediaID string) (vault.Media, bool, error) {
 	_, media, err := s.Store.Recording(ctx, tenant, recordingID, vault.Access{All: true})
 	if errors.Is(err, vault.ErrNotFound) {
@@ -260,6 +263,11 @@ func (s *Service) storedMedia(ctx context.Context, tenant, recordingID, mediaID 
 	for _, m := range media {
 		if m.MediaID == mediaID {
 			return m, true, nil
+		}
+	}
+	for _, m := range media {
+		if strings.EqualFold(m.MediaID, mediaID) {
+			return m, true, nil // the caller refuses it: only the case differs
 		}
 	}
 	return vault.Media{}, false, nil
@@ -543,16 +551,32 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 		if err != nil {
 			return err
 		}
-		if fixed && !r.StopTime.IsZero() {
+		frozen := fixed && !r.StopTime.IsZero()
+		if frozen {
 			if what := changedFacts(r, idx); what != "" {
 				return vault.Errorf(vault.ECONFLICT, "recording %s has stopped: its %s cannot be changed by a recorder", id, what)
 			}
+		}
+		if err := caseCollision(doc.MediaIDs(), media); err != nil {
+			return err
 		}
 		var hs []string
 		for _, agent := range idx.Agents {
 			if h, ok := hierarchies[agent]; ok {
 				hs = append(hs, h)
 			}
+		}
+		groups := access.RecordingGroups(hs, idx.AccessGroups, idx.Partitions)
+		if frozen {
+			// Who may see a stopped call is fixed too: a recorder cannot
+			// widen it with new accessgroups (the groups stay as stored,
+			// as DIFFERENCES.md says of later hierarchy changes).
+			for _, g := range access.RecordingGroups(nil, idx.AccessGroups, nil) {
+				if !slices.Contains(r.Groups, g) {
+					return vault.Errorf(vault.ECONFLICT, "recording %s has stopped: its accessgroups cannot be widened by a recorder (%s)", id, g)
+				}
+			}
+			groups = r.Groups
 		}
 		types := slices.Clone(idx.MediaTypes)
 		for _, m := range media {
@@ -565,7 +589,7 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 		r.CallerPhoneNumber, r.DialedPhoneNumber = idx.Caller, idx.Dialed
 		r.Agents = idx.Agents
 		r.Partitions = idx.Partitions
-		r.Groups = access.RecordingGroups(hs, idx.AccessGroups, idx.Partitions)
+		r.Groups = groups
 		r.MediaTypes = slices.Compact(slices.Sorted(slices.Values(types)))
 		if r.CreatedAt.IsZero() {
 			r.CreatedAt = s.now()
@@ -581,8 +605,29 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 	return &saved, savedMedia, nil
 }
 
+// caseCollision refuses media ids that differ only in case from one
+// another or from a stored media file of the recording: on the
+// case-insensitive disks of Windows and macOS, rcbs would write both to
+// one file.
+func caseCollision(mediaIDs []string, stored []vault.Media) error {
+	for i, a := range mediaIDs {
+		for _, b := range mediaIDs[i+1:] {
+			if a != b && strings.EqualFold(a, b) {
+				return vault.Errorf(vault.EINVALID, "media ids %q and %q differ only in case", a, b)
+			}
+		}
+		for _, m := range stored {
+			if a != m.MediaID && strings.EqualFold(a, m.MediaID) {
+				return vault.Errorf(vault.EINVALID, "media id %q differs only in case from the stored media file %q", a, m.MediaID)
+			}
+		}
+	}
+	return nil
+}
+
 // changedFacts names the first fact of a stored recording that the merged
-// index changes: start or stop time, caller or dialed number, agents.
+// index changes: start or stop time, caller or dialed number, agents,
+// partitions.
 func changedFacts(r *vault.Recording, idx record.Index) string {
 	switch {
 	case !idx.StartTime.Equal(r.StartTime):
@@ -595,6 +640,8 @@ func changedFacts(r *vault.Recording, idx record.Index) string {
 		return "dialedPhoneNumber"
 	case !slices.Equal(idx.Agents, r.Agents):
 		return "agents"
+	case !slices.Equal(idx.Partitions, r.Partitions):
+		return "partitions"
 	}
 	return ""
 }

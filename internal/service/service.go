@@ -326,8 +326,9 @@ func (s *Service) Retention(ctx context.Context, caller *vault.User) (int, error
 	if err != nil {
 		return 0, err
 	}
-	// Rounded up: a period stored in part days by an older version
-	// shows as the whole days that keep at least as much.
+	// Rounded up: migration 003 rounds periods stored in part days by
+	// an older version up to whole days; this keeps any other store's
+	// value shown as the days that keep at least as much.
 	return int((t.Retention + 24*time.Hour - 1) / (24 * time.Hour)), nil
 }
 

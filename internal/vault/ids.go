@@ -15,6 +15,10 @@ const (
 	PartialSuffix = ".partial"
 )
 
+// MaxIDLength bounds an id in bytes: file systems hold 255-byte names, and
+// rcbs writes names a little longer than the id (".<id>.json.partial").
+const MaxIDLength = 200
+
 // CheckID validates an id that comes from outside (a recording id, a media
 // id, a tenant name read from a server) before it becomes part of a blob
 // key or of a file name on a customer's disk, on Linux, macOS or Windows.
@@ -22,8 +26,8 @@ const (
 // message.
 func CheckID(kind, id string) error {
 	switch {
-	case id == "" || len(id) > 255:
-		return Errorf(EINVALID, "%s must have 1 to 255 characters", kind)
+	case id == "" || len(id) > MaxIDLength:
+		return Errorf(EINVALID, "%s must have 1 to %d bytes", kind, MaxIDLength)
 	case !utf8.ValidString(id):
 		return Errorf(EINVALID, "%s must be valid UTF-8", kind)
 	case id == "." || id == ".." || strings.Contains(id, ".."):

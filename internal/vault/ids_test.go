@@ -22,7 +22,7 @@ func TestCheckID(t *testing.T) {
 		"", ".", "..", "a..b", "../x", "a/b", `a\b`, "a\x00b", "a\nb", "a\x7fb", "a:b", "C:", "a*b", "a?b", `a"b`,
 		"a<b", "a>b", "a|b", "end.", "end ", " start", "CON", "con", "Con.mp3", "NUL", "nul.txt", "PRN", "AUX",
 		"COM1", "com9.mp3", "LPT1", "lpt3.log", "COM¹", "CONIN$", "x.partial", "X.PARTIAL", ".rcbs-verified.json",
-		strings.Repeat("a", 256), "\xff\xfe",
+		strings.Repeat("a", 201), "\xff\xfe",
 	} {
 		if err := vault.CheckID("media id", bad); err == nil {
 			t.Errorf("CheckID(%q) accepted it", bad)
@@ -52,6 +52,9 @@ func FuzzCheckID(f *testing.F) {
 		joined := filepath.Join(dir, id)
 		if filepath.Dir(joined) != dir || filepath.Base(joined) != id {
 			t.Fatalf("accepted %q leaves its folder: %q", id, joined)
+		}
+		if len("."+id+".json.partial") > 255 {
+			t.Fatalf("accepted %q: rcbs's partial name of its record would be longer than 255 bytes", id)
 		}
 		if strings.ContainsAny(id, `/\:*?"<>|`) || strings.HasSuffix(id, ".") || strings.HasSuffix(id, " ") {
 			t.Fatalf("accepted %q that Windows cannot hold as a file name", id)

@@ -19,3 +19,8 @@ ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT false;
 
 -- A user's sessions end together (password or role change, disabling).
 CREATE INDEX sessions_user ON sessions (tenant, user_name);
+
+-- Retention is whole days: a period stored in part days by an earlier
+-- version is rounded up, as the settings show it, so that what is shown is
+-- what the sweeper applies.
+UPDATE tenants SET retention_ms = ((retention_ms + 86399999) / 86400000) * 86400000 WHERE retention_ms % 86400000 <> 0;
