@@ -136,16 +136,20 @@ func (l *Logins) Authenticate(ctx context.Context, login, password, client strin
 		return nil, fmt.Errorf("cannot look up the user of a login: %w", err)
 	}
 	now := l.svc.now()
-	if found && l.svc.verified.check(u.PasswordHash, password, now) && l.limiter.Remembered(login, client) {
+	// A disabled user never takes the cheap paths of a remembered
+	// password: its attempts are reserved, checked with argon2id and
+	// counted as failures like any wrong password, and answered alike,
+	// so that neither the answer, nor its time, nor the limiter's later
+	// answers tell a guesser that the password was right.
+	remembered := found && !u.Disabled && l.svc.verified.check(u.PasswordHash, password, now)
+	if remembered && l.limiter.Remembered(login, client) {
 		// The right password, checked by argon2id moments ago, from a
 		// client in good standing: no attempt is reserved, so that the
 		// parallel requests of rcbs's threads or of a player do not count
 		// as attempts in flight. A client with failures or attempts in
-		// flight takes the reservation below, so the cache is never an
-		// oracle that answers guesses the limiter would refuse.
-		if u.Disabled {
-			return nil, errDisabled
-		}
+		// flight, or that the limiter would refuse, takes the reservation
+		// below, so the cache is never an oracle that answers guesses the
+		// limiter would refuse.
 		return &u, nil
 	}
 	res, wait := l.limiter.Reserve(login, client)
@@ -153,11 +157,12 @@ func (l *Logins) Authenticate(ctx context.Context, login, password, client strin
 		l.stats.refused.Add(1)
 		return nil, rateLimited(wait)
 	}
-	if found && l.svc.verified.check(u.PasswordHash, password, now) {
+	if remembered {
 		// Reserved (so counted), and right: no argon2 needed. This is the
-		// path of a remembered password while another attempt of the
-		// pair is in flight.
-		return l.settleUser(res, &u)
+		// path of a remembered password from a pair with failures or
+		// another attempt in flight.
+		res.Succeeded()
+		return &u, nil
 	}
 	hash := l.svc.dummyHash() // unknown users cost the same time
 	if found {
@@ -172,19 +177,16 @@ func (l *Logins) Authenticate(ctx context.Context, login, password, client strin
 		res.Failed()
 		return nil, errBadLogin
 	}
-	l.svc.verified.add(u.PasswordHash, password, now)
-	return l.settleUser(res, &u)
-}
-
-func (l *Logins) settleUser(res *Reservation, u *vault.User) (*vault.User, error) {
 	if u.Disabled {
-		// Only after the password matched: a guesser learns nothing. It
-		// counts as a failure: it did not log in.
+		// The right password of a disabled account: a failure, answered
+		// as a wrong password. Only the log (no password in it) says why.
 		res.Failed()
-		return nil, errDisabled
+		l.svc.log().Info("login refused: the account is disabled", "login", login, "client", client)
+		return nil, errBadLogin
 	}
+	l.svc.verified.add(u.PasswordHash, password, now)
 	res.Succeeded()
-	return u, nil
+	return &u, nil
 }
 
 // check runs one argon2id check in a slot, waiting for one at most
