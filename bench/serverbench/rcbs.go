@@ -36,16 +36,17 @@ var closingLine = regexp.MustCompile(`Finished handling current batch: \(number 
 
 // rcbsRun is one timed rcbs subprocess.
 type rcbsRun struct {
-	label     string
-	name      string // of its .properties, .log, .stdout and .stderr files beside targetDir
-	threads   int
-	target    string
-	wall      time.Duration
-	cpu       time.Duration // rcbs user + system
-	serverCPU time.Duration // the server's user + system during the run
-	bytes     int64         // regular files under targetDir afterwards
-	files     int           // media and .json files under targetDir afterwards
-	seen      bool          // the closing line was printed
+	label       string
+	awsEndpoint string // awsEndpoint of its config: the S3 endpoint the server names, trusted
+	name        string // of its .properties, .log, .stdout and .stderr files beside targetDir
+	threads     int
+	target      string
+	wall        time.Duration
+	cpu         time.Duration // rcbs user + system
+	serverCPU   time.Duration // the server's user + system during the run
+	bytes       int64         // regular files under targetDir afterwards
+	files       int           // media and .json files under targetDir afterwards
+	seen        bool          // the closing line was printed
 
 	downloaded, skipped, failed, total int
 	problems                           []string
@@ -241,6 +242,9 @@ func (st *state) writeRCBSConfig(run *rcbsRun, mode string, from, to time.Time) 
 		st.srv.base, run.target, from.UnixMilli(), to.UnixMilli(), mode)
 	if mode == "multithread" {
 		fmt.Fprintf(&cfg, "numThreads=%d\n", run.threads)
+	}
+	if run.awsEndpoint != "" {
+		fmt.Fprintf(&cfg, "awsEndpoint=%s\n", run.awsEndpoint)
 	}
 	cfgPath := filepath.Join(dir, run.name+".properties")
 	return cfgPath, os.WriteFile(cfgPath, []byte(cfg.String()), 0o644)

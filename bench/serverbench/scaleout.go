@@ -486,7 +486,7 @@ func (st *state) s3rcbsScenario(ctx context.Context) (sec *section, err error) {
 
 	// rcbs -verify s3, untimed.
 	s3Run := &rcbsRun{label: fmt.Sprintf("straight from S3, numThreads=%d", o.s3Threads), name: "first", threads: o.s3Threads,
-		target: filepath.Join(dir, "rcbs-s3", "target")}
+		target: filepath.Join(dir, "rcbs-s3", "target"), awsEndpoint: env.s3}
 	if cfg, err := sub.writeRCBSConfig(s3Run, "multithread", from, to); err != nil {
 		return sec, err
 	} else {

@@ -4,10 +4,13 @@
 // credentials only to the scheme, host and port of its prefix (a mediaUri
 // or next link elsewhere is refused), and every request has timeouts, so
 // a server that stops answering fails the request instead of holding its
-// caller for ever.
+// caller for ever. Every JSON answer has a size limit (Limits) and caps on
+// how many records, media files and aliases it may hold, so that a server
+// cannot exhaust its caller's memory either.
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +48,9 @@ type Client struct {
 	// Backoff gives the pause before attempt n (n ≥ 1); default
 	// exponential from 250 ms with jitter, at most 10 s.
 	Backoff func(n int) time.Duration
+	// Limits bound the size of the JSON answers read; zero fields take
+	// the defaults.
+	Limits Limits
 
 	defaultHTTP     sync.Once
 	defaultHTTPUsed *http.Client
@@ -99,6 +105,103 @@ func NewTransport(t Timeouts) *http.Transport {
 	tr.ResponseHeaderTimeout = t.ResponseHeader
 	tr.IdleConnTimeout = 90 * time.Second
 	return tr
+}
+
+// Limits bound how much of a JSON answer is read, so that a server cannot
+// exhaust the client's memory with an answer that never ends. An answer
+// larger than its limit fails with a *TooLargeError, which is not
+// transient.
+type Limits struct {
+	Page   int64 // one page of search results (up to 1000 records)
+	Record int64 // one record (GET /recordings/{id})
+	Small  int64 // /me and the backup settings
+}
+
+// Default limits: far above what callvault sends (a page of 1000 records
+// of a few kilobytes each is a few megabytes; the guide puts a voice
+// record's metadata at 1 MB at most), low enough that a hostile answer is
+// stopped before it fills the memory of a small machine.
+const (
+	DefaultPageLimit   = 256 << 20
+	DefaultRecordLimit = 64 << 20
+	DefaultSmallLimit  = 1 << 20
+)
+
+// WithDefaults fills the zero fields with the defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.Page <= 0 {
+		l.Page = DefaultPageLimit
+	}
+	if l.Record <= 0 {
+		l.Record = DefaultRecordLimit
+	}
+	if l.Small <= 0 {
+		l.Small = DefaultSmallLimit
+	}
+	return l
+}
+
+// What one answer may hold besides its size: each item read costs more
+// memory than its bytes, so a server may not send millions of tiny ones.
+// rcbs asks for pages of 1000 records; a recording has a few media files,
+// a media file a few certificate aliases.
+const (
+	MaxPageRecords = 10000  // records in one page of search results
+	MaxPageMedia   = 100000 // media files of all the records of one page
+	MaxRecordMedia = 1000   // media files of one record
+	MaxCertAliases = 100    // certAlias entries of one media file
+)
+
+// ErrTooLarge is the cause of every *TooLargeError.
+var ErrTooLarge = errors.New("answer too large")
+
+// TooLargeError is a JSON answer that went on past its limit. It is not
+// transient: asking again would only read as much again.
+type TooLargeError struct {
+	URL   string
+	What  string // "a page of search results"
+	Limit int64  // bytes, or a number of Items
+	Items string // "records": Limit counts these; "": Limit is bytes
+}
+
+func (e *TooLargeError) Error() string {
+	size := "is larger than " + formatBytes(e.Limit)
+	if e.Items != "" {
+		size = fmt.Sprintf("holds more than %d %s", e.Limit, e.Items)
+	}
+	return fmt.Sprintf("%s: the answer %s, the most read for %s: given up, as no working server sends that much", e.URL, size, e.What)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// limitedBody reads at most left more bytes of r; a read past them
+// fails with err.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, l.err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // MaxRetryAfter caps the pause a server's Retry-After asks for.
@@ -160,7 +263,7 @@ func IsNotFound(err error) bool {
 // IsTransient reports whether trying again may succeed: server errors, rate
 // limits, timeouts, resets and cut-off bodies.
 func IsTransient(err error) bool {
-	if errors.Is(err, ErrForeignURL) {
+	if errors.Is(err, ErrForeignURL) || errors.Is(err, ErrTooLarge) {
 		return false
 	}
 	var e *Error
@@ -430,17 +533,32 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
-// getJSON reads a JSON answer into v. An answer cut off mid-body (a reset,
-// a dropped connection) is a transient fault like a 5xx and is asked for
-// again.
-func (c *Client) getJSON(ctx context.Context, fullURL string, v any) error {
+// getJSON reads a JSON answer into v, at most limit bytes of it (what
+// names the answer in the error when it is longer). An answer cut off
+// mid-body (a reset, a dropped connection) is a transient fault like a
+// 5xx and is asked for again; one too long is not.
+func (c *Client) getJSON(ctx context.Context, fullURL string, v any, limit int64, what string) error {
+	return c.readJSON(ctx, fullURL, limit, what, func(dec *json.Decoder) error { return dec.Decode(v) })
+}
+
+// readJSON is getJSON with the decoding done by decode, which may be
+// called again (from the start of a new answer) after a transient fault.
+func (c *Client) readJSON(ctx context.Context, fullURL string, limit int64, what string, decode func(*json.Decoder) error) error {
 	for attempt := 1; ; attempt++ {
 		res, err := c.do(ctx, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, fullURL, nil) })
 		if err != nil {
 			return err
 		}
-		err = json.NewDecoder(res.Body).Decode(v)
+		tooLarge := &TooLargeError{URL: redactString(fullURL), What: what, Limit: limit}
+		if res.ContentLength > limit {
+			res.Body.Close()
+			return tooLarge
+		}
+		err = decode(json.NewDecoder(&limitedBody{r: res.Body, left: limit, err: tooLarge}))
 		res.Body.Close()
+		if errors.Is(err, ErrTooLarge) {
+			return err // this answer's size, or a count decode refused
+		}
 		if err == nil {
 			return nil
 		}
@@ -464,7 +582,7 @@ type Me struct {
 // Me returns who the credentials belong to.
 func (c *Client) Me(ctx context.Context) (*Me, error) {
 	var me Me
-	return &me, c.getJSON(ctx, c.URL("/me"), &me)
+	return &me, c.getJSON(ctx, c.URL("/me"), &me, c.Limits.WithDefaults().Small, "/me")
 }
 
 // Settings tell a backup client where media lives.
@@ -490,7 +608,7 @@ func (c *Client) Settings(ctx context.Context) (*Settings, error) {
 		uri = "/me/settings/rcbs"
 	}
 	var s Settings
-	return &s, c.getJSON(ctx, c.URL(uri), &s)
+	return &s, c.getJSON(ctx, c.URL(uri), &s, c.Limits.WithDefaults().Small, "the backup settings")
 }
 
 // Recording is one metadata record as the server gives it: Raw is the
@@ -518,6 +636,78 @@ type MediaFile struct {
 	MediaURI      *string  `json:"mediaUri"`
 	StorageKey    string   `json:"storageKey"`
 	Pending       bool     `json:"pending"`
+}
+
+// UnmarshalJSON reads a record, refusing more than MaxRecordMedia media
+// files.
+func (r *Recording) UnmarshalJSON(b []byte) error {
+	var p struct {
+		ID         string          `json:"id"`
+		StartTime  string          `json:"startTime"`
+		StopTime   string          `json:"stopTime"`
+		MediaFiles json.RawMessage `json:"mediaFiles"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*r = Recording{ID: p.ID, StartTime: p.StartTime, StopTime: p.StopTime}
+	if len(p.MediaFiles) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(p.MediaFiles))
+	return decodeArray(dec, "mediaFiles", func() error {
+		if len(r.MediaFiles) >= MaxRecordMedia {
+			return &TooLargeError{URL: "recording " + strconv.Quote(p.ID), What: "one record", Limit: MaxRecordMedia, Items: "media files"}
+		}
+		var m MediaFile
+		if err := dec.Decode(&m); err != nil {
+			return err
+		}
+		r.MediaFiles = append(r.MediaFiles, m)
+		return nil
+	})
+}
+
+// UnmarshalJSON reads a media entry: size is kept only when it is a
+// number or a string, and more than MaxCertAliases aliases are refused.
+func (m *MediaFile) UnmarshalJSON(b []byte) error {
+	type fields MediaFile // without this method
+	var p struct {
+		fields
+		Size      json.RawMessage `json:"size"`
+		CertAlias json.RawMessage `json:"certAlias"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*m = MediaFile(p.fields)
+	m.Size, m.CertAlias = nil, nil
+	if len(p.Size) > 0 && p.Size[0] == '"' {
+		var s string
+		if json.Unmarshal(p.Size, &s) == nil {
+			m.Size = s
+		}
+	} else if len(p.Size) > 0 && (p.Size[0] == '-' || p.Size[0] >= '0' && p.Size[0] <= '9') {
+		var f float64
+		if json.Unmarshal(p.Size, &f) == nil {
+			m.Size = f
+		}
+	}
+	if len(p.CertAlias) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(p.CertAlias))
+	return decodeArray(dec, "certAlias", func() error {
+		if len(m.CertAlias) >= MaxCertAliases {
+			return &TooLargeError{URL: "media " + strconv.Quote(m.MediaID), What: "one media file", Limit: MaxCertAliases, Items: "certificate aliases"}
+		}
+		var alias string
+		if err := dec.Decode(&alias); err != nil {
+			return err
+		}
+		m.CertAlias = append(m.CertAlias, alias)
+		return nil
+	})
 }
 
 // StoredSize is the size of the stored file, or -1 when not known.
@@ -556,24 +746,122 @@ func (c *Client) SearchPage(ctx context.Context, query url.Values, next string) 
 		}
 		u = resolved
 	}
+	limits := c.Limits.WithDefaults()
+	const what = "a page of search results"
 	var raw struct {
-		Recordings []json.RawMessage `json:"recordings"`
-		Next       *string           `json:"next"`
+		Recordings []json.RawMessage
+		Next       *string
 	}
-	if err := c.getJSON(ctx, u, &raw); err != nil {
+	// Read as a stream of records, so that no more than MaxPageRecords of
+	// them, none larger than a record may be, are ever held.
+	err := c.readJSON(ctx, u, limits.Page, what, func(dec *json.Decoder) error {
+		raw.Recordings, raw.Next = nil, nil
+		return decodeObject(dec, func(key string) error {
+			switch {
+			case strings.EqualFold(key, "recordings"):
+				raw.Recordings = nil
+				return decodeArray(dec, "recordings", func() error {
+					if len(raw.Recordings) >= MaxPageRecords {
+						return &TooLargeError{URL: redactString(u), What: what, Limit: MaxPageRecords, Items: "records"}
+					}
+					var doc json.RawMessage
+					if err := dec.Decode(&doc); err != nil {
+						return err
+					}
+					if int64(len(doc)) > limits.Record {
+						return &TooLargeError{URL: redactString(u), What: "one record", Limit: limits.Record}
+					}
+					raw.Recordings = append(raw.Recordings, doc)
+					return nil
+				})
+			case strings.EqualFold(key, "next"):
+				raw.Next = nil
+				return dec.Decode(&raw.Next)
+			}
+			return skipValue(dec)
+		})
+	})
+	if err != nil {
 		return nil, err
 	}
 	p := &Page{Recordings: make([]Recording, len(raw.Recordings))}
+	media := 0
 	for i, doc := range raw.Recordings {
 		if err := json.Unmarshal(doc, &p.Recordings[i]); err != nil {
 			return nil, fmt.Errorf("cannot read recording %d of %s: %w", i, u, err)
 		}
 		p.Recordings[i].Raw = doc
+		if media += len(p.Recordings[i].MediaFiles); media > MaxPageMedia {
+			return nil, &TooLargeError{URL: redactString(u), What: what, Limit: MaxPageMedia, Items: "media files"}
+		}
 	}
 	if raw.Next != nil {
 		p.Next = *raw.Next
 	}
 	return p, nil
+}
+
+// decodeObject reads a JSON object (or null) from dec, calling member for
+// each key with dec at its value, which member must consume.
+func decodeObject(dec *json.Decoder, member func(key string) error) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("want a JSON object, not %v", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// decodeArray reads a JSON array (or null) from dec, calling elem with dec
+// at each element, which elem must consume; name says what the array is.
+func decodeArray(dec *json.Decoder, name string, elem func() error) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("%s: want a JSON array, not %v", name, tok)
+	}
+	for dec.More() {
+		if err := elem(); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// skipValue reads past one JSON value without keeping it.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 // Search calls fn for every recording that matches query, page by page.
@@ -609,7 +897,7 @@ func (c *Client) Search(ctx context.Context, query url.Values, fn func(Recording
 func (c *Client) Recording(ctx context.Context, id string) (*Recording, error) {
 	u := c.URL("/recordings/" + url.PathEscape(id))
 	var doc json.RawMessage
-	if err := c.getJSON(ctx, u, &doc); err != nil {
+	if err := c.getJSON(ctx, u, &doc, c.Limits.WithDefaults().Record, "one record"); err != nil {
 		return nil, err
 	}
 	var r Recording

@@ -103,6 +103,11 @@ type Engine struct {
 	// S3, when set, reads media that carry a storageKey straight from
 	// the bucket; media without one still come through the API.
 	S3 *S3Source
+
+	// folders are the recording folders being written, by nameKey; see
+	// claimFolder.
+	foldersMu sync.Mutex
+	folders   map[string]chan struct{}
 }
 
 // ErrAuth is returned when the server refuses the credentials; the run
@@ -341,6 +346,21 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 		out.fail("recording %s: %v", rec.ID, err)
 		return out
 	}
+	if err := checkMediaNames(rec); err != nil && !o.MetadataOnly {
+		out.total++
+		out.fail("recording %s: %v: nothing written", rec.ID, err)
+		e.Log.Error("recording refused", "recording", rec.ID, "err", err)
+		return out
+	}
+	// One recording at a time per folder (as a disk that ignores case
+	// sees it), and only in a folder that holds no other's record.
+	defer e.claimFolder(dir)()
+	if err := checkFolderOwner(dir, rec.ID); err != nil {
+		out.total++
+		out.fail("recording %s: %v", rec.ID, err)
+		e.Log.Error("recording refused", "recording", rec.ID, "err", err)
+		return out
+	}
 	conflict := false
 	if !o.MetadataOnly {
 		verified := loadVerified(dir)
@@ -358,7 +378,7 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 				continue
 			}
 			out.total++
-			if err := vault.CheckMediaID("media id", rec.ID, m.MediaID); err != nil {
+			if err := checkMediaID(rec.ID, m.MediaID); err != nil {
 				out.fail("recording %s: media id %q: %v: nothing written", rec.ID, m.MediaID, err)
 				e.Log.Error("media refused", "recording", rec.ID, "media", m.MediaID, "err", err)
 				continue

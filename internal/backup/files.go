@@ -355,16 +355,21 @@ func (e *Engine) fetch(partial string, open func(offset int64) (io.ReadCloser, e
 		return fmt.Errorf("cannot write %s: %w", partial, err)
 	}
 	defer f.Close()
+	// One byte more than the record says is enough to tell a wrong size:
+	// a server that sends without end does not fill the disk.
+	src := io.LimitReader(body, wantSize-offset+1)
 	var n int64
 	if encryptHere {
-		n, err = encryptTo(f, io.TeeReader(body, h), wantSize, e.Options.EncryptFor, e.Options.Cipher, e)
+		n, err = encryptTo(f, io.TeeReader(src, h), wantSize, e.Options.EncryptFor, e.Options.Cipher, e)
 	} else {
-		n, err = io.Copy(countingWriter{w: io.MultiWriter(f, h), e: e}, body)
+		n, err = io.Copy(countingWriter{w: io.MultiWriter(f, h), e: e}, src)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot download: %w", err)
 	}
-	if got := offset + n; got != wantSize {
+	if got := offset + n; got > wantSize {
+		return fmt.Errorf("%w: more than the %d bytes the server said; the rest was not read", errVerify, wantSize)
+	} else if got != wantSize {
 		return fmt.Errorf("%w: %d bytes, the server said %d", errVerify, got, wantSize)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != wantSHA {
@@ -397,8 +402,15 @@ func (e *Engine) metadata(dir string, rec apiclient.Recording) (bool, error) {
 		return false, err
 	}
 	final := filepath.Join(dir, rec.ID+".json")
-	if old, err := os.ReadFile(final); err == nil && bytes.Equal(old, doc) {
-		return false, nil
+	if old, err := os.ReadFile(final); err == nil {
+		if bytes.Equal(old, doc) {
+			return false, nil
+		}
+		// Never over another recording's record (a disk that ignores
+		// case opens R1.json for r1.json).
+		if err := recordOwner(final, old, rec.ID); err != nil {
+			return false, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("cannot create %s: %w", dir, err)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,8 +34,14 @@ type S3Config struct {
 	Region string // "" means us-east-1
 	// Endpoint is "" for AWS S3 itself; else the S3-compatible store
 	// (MinIO: "http://127.0.0.1:9000"), addressed path-style. Without a
-	// scheme, https is assumed.
+	// scheme, https is assumed. It comes from the server, so it is used
+	// only when its scheme, host and port are TrustedEndpoint's.
 	Endpoint string
+	// TrustedEndpoint is awsEndpoint from config.properties: the one
+	// endpoint besides AWS's own that requests signed with the customer's
+	// AWS key may go to. "" trusts none: a server that names an endpoint
+	// gets *UntrustedEndpointError.
+	TrustedEndpoint string
 
 	AccessKeyID     string
 	SecretAccessKey string // never logged or put in a message
@@ -78,6 +86,15 @@ func NewS3Source(cfg S3Config) (*S3Source, error) {
 	}
 	if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
 		return nil, errors.New("S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+	}
+	if err := CheckS3Endpoint(cfg.Endpoint, cfg.TrustedEndpoint); err != nil {
+		return nil, err
+	}
+	if cfg.Endpoint == "" && cfg.Region != "" && !awsRegion.MatchString(cfg.Region) {
+		// With AWS's own endpoint the region becomes part of the host
+		// name (s3.<region>.amazonaws.com): the server may not pick one
+		// that is not a region.
+		return nil, fmt.Errorf("S3: the server names the region %q, which is not an AWS region name", cfg.Region)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -134,8 +151,103 @@ func NewS3Source(cfg S3Config) (*S3Source, error) {
 	return &S3Source{cfg: cfg, client: s3.New(opts)}, nil
 }
 
+// awsRegion is the shape of an AWS region name (us-east-1,
+// eusc-de-east-1): one DNS label, so that it cannot move the host name
+// out of amazonaws.com.
+var awsRegion = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// UntrustedEndpointError is an S3 endpoint the server named that is not
+// awsEndpoint in config.properties: nothing is sent there, and the run
+// fails rather than fall back to the web service, so that the operator
+// decides.
+type UntrustedEndpointError struct {
+	Endpoint string // as the server gave it
+	Origin   string // its scheme, host and port; "" when unusable
+	Trusted  string // awsEndpoint; "" when not set
+}
+
+func (e *UntrustedEndpointError) Error() string {
+	if e.Origin == "" {
+		return fmt.Sprintf("the server names the S3 endpoint %q, which is not an http:// or https:// address: rcbs did not read from S3", e.Endpoint)
+	}
+	set := "awsEndpoint is not set in config.properties"
+	if e.Trusted != "" {
+		set = "awsEndpoint in config.properties is " + e.Trusted
+	}
+	return fmt.Sprintf("the server names the S3 endpoint %s for its media, but %s: rcbs did not read from S3, so that no request signed with AWS_ACCESS_KEY_ID goes to a host the server chose; if you trust %[1]s, set awsEndpoint=%[1]s in config.properties",
+		e.Origin, set)
+}
+
+// CheckS3Endpoint decides whether endpoint, named by the server, may be
+// used: "" (AWS S3 itself) always; anything else only when its scheme,
+// host (in any case) and port are those of trusted (awsEndpoint), else an
+// *UntrustedEndpointError.
+func CheckS3Endpoint(endpoint, trusted string) error {
+	if endpoint == "" {
+		return nil
+	}
+	got, err := EndpointOrigin(endpoint)
+	if err != nil {
+		return &UntrustedEndpointError{Endpoint: endpoint, Trusted: trusted}
+	}
+	if trusted != "" {
+		if want, err := EndpointOrigin(trusted); err == nil && want == got {
+			return nil
+		}
+	}
+	return &UntrustedEndpointError{Endpoint: endpoint, Origin: got, Trusted: trusted}
+}
+
+// EndpointOrigin is the scheme, host and port of an S3 endpoint as one
+// comparable string ("https://minio.example.com:9000"): the scheme and
+// host in lower case, the port written out only when it is not the
+// scheme's default. Without a scheme, https is assumed, as NewS3Source
+// does. User info, a query or a fragment are refused.
+func EndpointOrigin(endpoint string) (string, error) {
+	raw := endpoint
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme != "http" && scheme != "https") || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an http:// or https:// endpoint", endpoint)
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q: bad port", endpoint)
+		}
+		port = strconv.Itoa(n)
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, nil
+}
+
 // Bucket is the bucket the source reads.
 func (s *S3Source) Bucket() string { return s.cfg.Bucket }
+
+// Endpoint is the S3-compatible endpoint the source reads from, or
+// "AWS" for AWS S3 itself.
+func (s *S3Source) Endpoint() string {
+	if s.cfg.Endpoint == "" {
+		return "AWS"
+	}
+	return s.cfg.Endpoint
+}
 
 // Prefix is the key prefix every storage key lies under.
 func (s *S3Source) Prefix() string { return s.cfg.Prefix }

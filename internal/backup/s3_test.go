@@ -48,6 +48,8 @@ func newSource(t *testing.T, srv *testenv.S3Server, bucket string, cfg backup.S3
 	cfg.Bucket = cmpOr(cfg.Bucket, bucket)
 	cfg.Region = cmpOr(cfg.Region, srv.Region)
 	cfg.Endpoint = cmpOr(cfg.Endpoint, srv.Endpoint)
+	// awsEndpoint: the customer trusts the endpoint the test names.
+	cfg.TrustedEndpoint = cmpOr(cfg.TrustedEndpoint, cfg.Endpoint)
 	cfg.AccessKeyID = cmpOr(cfg.AccessKeyID, srv.AccessKeyID)
 	cfg.SecretAccessKey = cmpOr(cfg.SecretAccessKey, srv.SecretAccessKey)
 	if cfg.Backoff == nil {

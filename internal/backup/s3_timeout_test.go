@@ -40,7 +40,7 @@ func TestS3SourceTimeouts(t *testing.T) {
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
 	src, err := backup.NewS3Source(backup.S3Config{
-		Bucket: "bucket", Prefix: "acme/", Endpoint: srv.URL, AccessKeyID: "id", SecretAccessKey: "secret", Attempts: 1,
+		Bucket: "bucket", Prefix: "acme/", Endpoint: srv.URL, TrustedEndpoint: srv.URL, AccessKeyID: "id", SecretAccessKey: "secret", Attempts: 1,
 		Timeouts: apiclient.Timeouts{ResponseHeader: 200 * time.Millisecond, Read: 200 * time.Millisecond},
 	})
 	if err != nil {

@@ -101,6 +101,10 @@ func (m *backupMain) credentials() (string, string, error) {
 // (tests shorten it; the retry policy itself stays).
 var rcbsBackoff func(n int) time.Duration
 
+// rcbsLimits bound the JSON answers read; zero fields are apiclient's
+// defaults (tests lower them).
+var rcbsLimits apiclient.Limits
+
 func (m *backupMain) client() (*apiclient.Client, error) {
 	user, password, err := m.credentials()
 	if err != nil {
@@ -118,7 +122,7 @@ func (m *backupMain) client() (*apiclient.Client, error) {
 		// No overall deadline: a large media file may take hours. The
 		// transport's timeouts and the client's read timeout end a request
 		// whose server stops answering.
-		HTTP: &http.Client{Transport: transport}, Timeouts: timeouts, Backoff: rcbsBackoff,
+		HTTP: &http.Client{Transport: transport}, Timeouts: timeouts, Backoff: rcbsBackoff, Limits: rcbsLimits,
 	}, nil
 }
 
@@ -155,6 +159,9 @@ func (m *backupMain) Run(ctx context.Context) error {
 	if err != nil {
 		if apiclient.IsAuth(err) {
 			return fmt.Errorf("%w: %v", backup.ErrAuth, err)
+		}
+		if errors.Is(err, apiclient.ErrTooLarge) {
+			return fmt.Errorf("cannot read who the credentials belong to: %w", err)
 		}
 		return fmt.Errorf("cannot reach the web service: %w", err)
 	}
@@ -224,7 +231,7 @@ func (m *backupMain) Run(ctx context.Context) error {
 	}
 	log.Info("period", "from", from, "to", to, "windows", len(windows), "tenant", me.Tenant)
 	if s3src != nil {
-		log.Info("media come straight from S3", "bucket", s3src.Bucket(), "prefix", s3src.Prefix(), "awsProxy", m.cfg.AWSProxy())
+		log.Info("media come straight from S3", "bucket", s3src.Bucket(), "prefix", s3src.Prefix(), "endpoint", s3src.Endpoint(), "awsProxy", m.cfg.AWSProxy())
 	}
 	console := newConsole(m.app.Stdout)
 	engine := &backup.Engine{Client: client, S3: s3src, Options: opts, Reporter: console, Log: log, Now: m.app.Now}
@@ -359,14 +366,18 @@ func (m *backupMain) mediaFromS3(ctx context.Context, client *apiclient.Client) 
 	return m.s3Source(settings.S3)
 }
 
-// s3Source makes the S3 client for a bucket and prefix the server gave.
+// s3Source makes the S3 client for a bucket and prefix the server gave;
+// an endpoint the server gave must be awsEndpoint.
 func (m *backupMain) s3Source(loc *apiclient.S3Location) (*backup.S3Source, error) {
 	id, secret := m.awsCredentials()
 	if id == "" || secret == "" {
 		return nil, usagef("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment to read media from S3")
 	}
 	return backup.NewS3Source(backup.S3Config{
-		Bucket: loc.Bucket, Prefix: loc.Prefix, Region: loc.Region, Endpoint: loc.Endpoint,
+		Bucket: loc.Bucket, Prefix: loc.Prefix, Region: loc.Region,
+		// The server names the endpoint; it is used only when it is
+		// awsEndpoint, else NewS3Source refuses it and the run fails.
+		Endpoint: loc.Endpoint, TrustedEndpoint: m.cfg.AWSEndpoint,
 		AccessKeyID: id, SecretAccessKey: secret,
 		Proxy: m.cfg.AWSProxy(), PayloadSigning: m.cfg.UsePayloadSigning,
 		Timeouts: apiclient.Timeouts{Connect: m.cfg.ConnectTimeout, ResponseHeader: m.cfg.ResponseTimeout, Read: m.cfg.ReadTimeout},

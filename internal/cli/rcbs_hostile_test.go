@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"callvault/internal/apiclient"
 	"callvault/internal/backup"
 )
 
@@ -38,6 +39,7 @@ type hostileMedia struct {
 	content       string // contentSha256; "" leaves it out
 	certAlias     string // "" stores it as if unencrypted
 	uri           string // mediaUri; "" is the server's own
+	storageKey    string // "" gives none
 }
 
 type hostileRecording struct {
@@ -59,6 +61,7 @@ type hostileServer struct {
 	nextURL  func(page int, own string) string                                  // replaces the next link of page (0-based)
 	onMedia  func(w http.ResponseWriter, r *http.Request, m *hostileMedia) bool // true: handled
 	onList   func(w http.ResponseWriter, r *http.Request) bool
+	settings any      // the answer of /me/settings/rcbs; nil: 404
 	lists    int      // search requests
 	paths    []string // every request path
 	noAuth   []string // requests that came without credentials
@@ -120,6 +123,9 @@ func (h *hostileServer) doc(r *hostileRecording) map[string]any {
 		if m.uri != "" {
 			entry["mediaUri"] = m.uri
 		}
+		if m.storageKey != "" {
+			entry["storageKey"] = m.storageKey
+		}
 		files = append(files, entry)
 	}
 	return map[string]any{"id": r.id, "callerPhoneNumber": "+15551230001",
@@ -146,7 +152,14 @@ func (h *hostileServer) serve(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		writeJSONAnswer(w, 200, map[string]any{"userName": "admin", "tenant": tenant, "roles": []string{"admin"}})
 	case r.URL.Path == "/api/v2/me/settings/rcbs":
-		writeJSONAnswer(w, 404, map[string]string{"code": "not_found", "message": "no such route"})
+		h.mu.Lock()
+		settings := h.settings
+		h.mu.Unlock()
+		if settings == nil {
+			writeJSONAnswer(w, 404, map[string]string{"code": "not_found", "message": "no such route"})
+			return
+		}
+		writeJSONAnswer(w, 200, settings)
 	case r.URL.Path == "/api/v2/recordings":
 		h.list(w, r)
 	case strings.HasPrefix(r.URL.Path, "/api/v2/recordings/"):
@@ -862,4 +875,139 @@ func TestRCBSFilteredMediaCounted(t *testing.T) {
 	if strings.Contains(r.stdout, "not matching mediaTypePattern") {
 		t.Errorf("a line for nothing filtered:\n%s", r.stdout)
 	}
+}
+
+// TestRCBSCaseCollisions: names that are one file on a disk that ignores
+// case (Windows, macOS). Media ids A.mp3 and a.mp3 of one record fail
+// that recording before anything of it is written. A recording r1 after
+// R1 would, on such a disk, open R1's folder and R1.json: this test makes
+// the Linux disk behave so for these names (r1 is a link to the folder
+// R1, and R1/r1.json a link to R1.json), and r1 is refused without
+// touching R1's files.
+func TestRCBSCaseCollisions(t *testing.T) {
+	h := newHostileServer(t)
+	r1Data, otherData := []byte("R1's stored bytes"), []byte("r1's other bytes")
+	h.add("D1", hostileStop,
+		&hostileMedia{id: "A.mp3", mediaType: "audio/mp3", data: []byte("upper"), certAlias: "c1"},
+		&hostileMedia{id: "a.mp3", mediaType: "audio/mp3", data: []byte("lower"), certAlias: "c1"})
+	stop := hostileStop.Add(time.Minute)
+	h.add("R1", stop, &hostileMedia{id: "m.mp3", mediaType: "audio/mp3", data: r1Data, certAlias: "c1"})
+	h.add("r1", stop,
+		&hostileMedia{id: "m.mp3", mediaType: "audio/mp3", data: otherData, certAlias: "c1"},
+		&hostileMedia{id: "n.mp3", mediaType: "audio/mp3", data: otherData, certAlias: "c1"})
+
+	target := t.TempDir()
+	upper := hostileDir(target, "acme", "R1", stop)
+	if err := os.MkdirAll(upper, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("R1", hostileDir(target, "acme", "r1", stop)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("R1.json", filepath.Join(upper, "r1.json")); err != nil {
+		t.Fatal(err)
+	}
+	r, logText := hostileRun(t, h, target, nil, "downloadMode", "single")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// R1: media and record; D1 and r1 fail as a whole.
+	if got, want := parseBatch(t, r.stdout), (batch{downloaded: 2, failed: 2, total: 4}); got != want {
+		t.Errorf("closing line %+v, want %+v\n%s", got, want, r.stdout)
+	}
+	for _, says := range []string{
+		`rcbs: failed: recording D1: media ids "A.mp3" and "a.mp3" differ only in case or Unicode normalisation, so on Windows and macOS they would be one file: nothing written`,
+		`rcbs: failed: recording r1: the folder belongs to another recording: ` + filepath.Join(hostileDir(target, "acme", "r1", stop), "r1.json") + ` is the record of "R1", not of "r1"`,
+	} {
+		if !strings.Contains(r.stderr, says) {
+			t.Errorf("stderr does not say %q:\n%s", says, r.stderr)
+		}
+	}
+	if !strings.Contains(logText, `recording refused" recording=r1`) {
+		t.Errorf("the log does not name r1:\n%s", logText)
+	}
+	if _, err := os.Stat(hostileDir(target, "acme", "D1", hostileStop)); err == nil {
+		t.Errorf("D1's folder was created: %v", filesUnder(t, hostileDir(target, "acme", "D1", hostileStop)))
+	}
+	var rec struct{ ID string }
+	if b, err := os.ReadFile(filepath.Join(upper, "R1.json")); err != nil || json.Unmarshal(b, &rec) != nil || rec.ID != "R1" {
+		t.Errorf("R1.json is not R1's record: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(upper, "m.mp3")); err != nil || !bytes.Equal(b, r1Data) {
+		t.Errorf("R1's m.mp3: %q, %v", b, err)
+	}
+	got := strings.Join(filesUnder(t, upper), " ")
+	if want := strings.Join([]string{backup.VerifiedFile, "R1.json", "m.mp3", "r1.json"}, " "); got != want {
+		t.Errorf("R1's folder holds %s, want %s", got, want)
+	}
+	if st := readState(t, target); !st.IsZero() {
+		t.Errorf("the state advanced to %v", st)
+	}
+}
+
+// TestRCBSEndlessAnswers: a listing page that is an endless JSON array
+// fails the run at the limit (lowered here from 256 MiB to 1 MiB), at the
+// first attempt and with one line, instead of filling rcbs's memory; a
+// media file that goes on past its recorded size fails that file without
+// filling the disk.
+func TestRCBSEndlessAnswers(t *testing.T) {
+	shortRetries(t)
+	rcbsLimits = apiclient.Limits{Page: 1 << 20}
+	t.Cleanup(func() { rcbsLimits = apiclient.Limits{} })
+	// endless sends start, then chunk until rcbs hangs up (or 32 MiB
+	// have gone, so that a client without limits ends too).
+	endless := func(w http.ResponseWriter, r *http.Request, start string, chunk []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, start)
+		for sent := 0; r.Context().Err() == nil && sent < 32<<20; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	t.Run("listing", func(t *testing.T) {
+		h := newHostileServer(t)
+		h.onList = func(w http.ResponseWriter, r *http.Request) bool {
+			endless(w, r, `{"next":null,"recordings":[`, []byte(strings.Repeat(`{"id":"R1","stopTime":"2026-02-10T08:05:00.000+0000","pad":"`+strings.Repeat("x", 1000)+`","mediaFiles":[]},`, 100)))
+			return true
+		}
+		start := time.Now()
+		r, _ := hostileRun(t, h, t.TempDir(), nil)
+		wantOneErrorLine(t, r, "cannot list recordings from 2026-02-10T00:00:00Z", "the answer is larger than 1 MiB, the most read for a page of search results")
+		h.mu.Lock()
+		lists := h.lists
+		h.mu.Unlock()
+		if lists != 1 {
+			t.Errorf("%d listing requests, want 1: a too large answer is not asked for again", lists)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("took %v", d)
+		}
+	})
+	t.Run("media", func(t *testing.T) {
+		h := newHostileServer(t)
+		data := []byte("the stored bytes")
+		h.add("R1", hostileStop, &hostileMedia{id: "m.mp3", mediaType: "audio/mp3", data: data, certAlias: "c1"})
+		h.onMedia = func(w http.ResponseWriter, r *http.Request, m *hostileMedia) bool {
+			endless(w, r, string(data), bytes.Repeat([]byte{0}, 64<<10))
+			return true
+		}
+		target := t.TempDir()
+		r, logText := hostileRun(t, h, target, nil)
+		if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("R1/m.mp3: verification failed: more than the %d bytes the server said; the rest was not read", len(data))) {
+			t.Errorf("exit %d, stderr %q; want m.mp3 failed on its size", r.code, r.stderr)
+		}
+		if strings.Count(logText, "download attempt failed") != 3 {
+			t.Errorf("want 3 attempts in the log:\n%s", logText)
+		}
+		var total int64
+		for _, rel := range filesUnder(t, target) {
+			if fi, err := os.Stat(filepath.Join(target, rel)); err == nil && !fi.IsDir() {
+				total += fi.Size()
+			}
+		}
+		if total > 64<<10 {
+			t.Errorf("%d bytes on disk after an endless media file", total)
+		}
+	})
 }

@@ -286,7 +286,18 @@ func (e *vaultEnv) baseConfig(prefix, target string, more ...string) []string {
 	if prefix == "" {
 		prefix = e.url
 	}
-	return append([]string{"gwsUriPrefix", prefix + "/api/v2", "targetDir", filepath.ToSlash(target)}, more...)
+	base := []string{"gwsUriPrefix", prefix + "/api/v2", "targetDir", filepath.ToSlash(target)}
+	return append(append(base, trustedS3()...), more...)
+}
+
+// trustedS3 is the awsEndpoint line of a server whose media are in the
+// test's MinIO (the postgres-minio backends): its backup settings name
+// that endpoint, and rcbs reads from it only when awsEndpoint says so.
+func trustedS3() []string {
+	if os.Getenv(testenv.BackendEnv) != "postgres-minio" {
+		return nil
+	}
+	return []string{"awsEndpoint", os.Getenv("CALLVAULT_TEST_S3_ENDPOINT")}
 }
 
 // mediaThroughAPI keeps AWS credentials from rcbs, so that media come

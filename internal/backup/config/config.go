@@ -85,6 +85,12 @@ type Config struct {
 
 	AWSProxyHost string // a host name or IP address only
 	AWSProxyPort int
+	// AWSEndpoint (awsEndpoint, callvault's key) is the S3-compatible
+	// endpoint the customer trusts with requests signed by their AWS key:
+	// an endpoint the server's settings name is used only when it is this
+	// one. "http(s)://host[:port]", the scheme and host in lower case;
+	// "" when not set (only AWS's own endpoint is used).
+	AWSEndpoint  string
 	GWSProxyHost string // http://host or https://host, without the port
 	GWSProxyPort int
 
@@ -360,6 +366,39 @@ var params = []param{
 	{"awsProxyPort", func(c *Config, v string) (err error) {
 		c.AWSProxyPort, err = parseInt(v, 1, 65535, "want a port number, 1 to 65535")
 		return err
+	}},
+	{"awsEndpoint", func(c *Config, v string) error {
+		raw := v
+		if !strings.Contains(raw, "://") {
+			raw = "https://" + raw
+		}
+		const want = "want the S3 endpoint's address, such as https://minio.example.com:9000, without a path"
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			if u != nil && u.User != nil {
+				return &Error{Value: u.Redacted(), Msg: want}
+			}
+			return errors.New(want)
+		}
+		if u.User != nil {
+			return &Error{Value: u.Redacted(), Msg: "credentials do not belong in the file; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"}
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New(want)
+		}
+		host := strings.ToLower(bracketIPv6(u.Hostname()))
+		if port := u.Port(); port != "" {
+			n, err := parseInt(port, 1, 65535, "want a port number, 1 to 65535")
+			if err != nil {
+				return err
+			}
+			host += ":" + strconv.Itoa(n)
+		}
+		c.AWSEndpoint = u.Scheme + "://" + host
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			c.warnf("awsEndpoint uses http://: requests to S3 and the media cross the network unencrypted")
+		}
+		return nil
 	}},
 	{"gwsProxyHost", func(c *Config, v string) error {
 		raw := v
@@ -782,6 +821,7 @@ func (c *Config) Summary() []string {
 		"totalRcbsInstances:" + strconv.Itoa(c.TotalRcbsInstances),
 		"rcbsInstanceId:" + strconv.Itoa(c.RcbsInstanceID),
 		"awsProxy:" + proxy(c.AWSProxyHost, c.AWSProxyPort),
+		"awsEndpoint:" + c.AWSEndpoint,
 		"gwsProxy:" + proxy(c.GWSProxyHost, c.GWSProxyPort),
 		"usePayloadSigning:" + b(c.UsePayloadSigning),
 		"encryptionFormat:" + c.EncryptionFormat,

@@ -780,3 +780,35 @@ func TestTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestAWSEndpoint(t *testing.T) {
+	if c := parse(t, minimal); c.AWSEndpoint != "" || !slices.Contains(c.Summary(), "awsEndpoint:") {
+		t.Errorf("default: %q, summary %q", c.AWSEndpoint, c.Summary())
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"https://minio.example.com:9000", "https://minio.example.com:9000"},
+		{"HTTPS://MinIO.Example.com:9000/", "https://minio.example.com:9000"},
+		{"minio.example.com", "https://minio.example.com"},
+		{"http://127.0.0.1:9100", "http://127.0.0.1:9100"},
+		{"http://[::1]:9100", "http://[::1]:9100"},
+	} {
+		c := parse(t, minimal+"awsEndpoint="+tc.value+"\n")
+		if c.AWSEndpoint != tc.want || len(c.Warnings) != 0 {
+			t.Errorf("awsEndpoint=%s: %q, warnings %q; want %q", tc.value, c.AWSEndpoint, c.Warnings, tc.want)
+		}
+		if !slices.Contains(c.Summary(), "awsEndpoint:"+tc.want) {
+			t.Errorf("awsEndpoint=%s: summary %q", tc.value, c.Summary())
+		}
+	}
+	if c := parse(t, minimal+"awsEndpoint=http://minio.example.com:9000\n"); !hasWarning(c, "awsEndpoint uses http://") {
+		t.Errorf("http:// to another machine: warnings %q", c.Warnings)
+	}
+	for _, bad := range []string{"ftp://minio.example.com", "https://minio.example.com/bucket", "https://minio.example.com?x=1", "https://:9000", "https://minio.example.com:0", "https://minio.example.com:70000"} {
+		if e := parseErr(t, minimal+"awsEndpoint="+bad+"\n"); e.Key != "awsEndpoint" {
+			t.Errorf("awsEndpoint=%s: %v", bad, e)
+		}
+	}
+	if e := parseErr(t, minimal+"awsEndpoint=https://key:hunter2@minio.example.com\n"); e.Key != "awsEndpoint" || strings.Contains(e.Error(), "hunter2") {
+		t.Errorf("awsEndpoint with credentials: %v", e)
+	}
+}
