@@ -2,16 +2,12 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"callvault/internal/certs"
-	"callvault/internal/vault"
 )
 
 // BenchmarkIngest is the server side of ingesting one recording: a
@@ -21,13 +17,7 @@ import (
 //
 //	TMPDIR=/dev/shm go test ./internal/httpapi -run '^$' -bench Ingest -benchtime 4000x
 func BenchmarkIngest(b *testing.B) {
-	srv, admin := benchServer(b)
-	ctx := context.Background()
-	pair, _ := certs.Generate(certs.GenerateOptions{Subject: "/CN=bench", Days: 30})
-	keyPEM, _ := certs.EncodePrivateKeyPEM(pair.Key, false)
-	if _, err := srv.Svc.UploadCertificate(ctx, admin, certs.EncodeCertificatePEM(pair.Cert), keyPEM, nil, []vault.Usage{vault.UsageVoice}); err != nil {
-		b.Fatal(err)
-	}
+	srv, _ := benchVoiceServer(b)
 	body := bytes.Repeat([]byte("0123456789abcdef"), 150000/16)
 	h := srv.Handler()
 	var next atomic.Int64

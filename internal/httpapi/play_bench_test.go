@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"callvault/internal/certs"
+	"callvault/internal/server"
 	"callvault/internal/service"
 	"callvault/internal/vault"
 )
@@ -15,13 +16,8 @@ import (
 // BenchmarkPlayRange is the server side of one playback request: a 64 KiB
 // range of an encrypted 150 KB recording, many requests in parallel.
 func BenchmarkPlayRange(b *testing.B) {
-	srv, admin := benchServer(b)
+	srv, admin := benchVoiceServer(b)
 	ctx := context.Background()
-	pair, _ := certs.Generate(certs.GenerateOptions{Subject: "/CN=bench", Days: 30})
-	keyPEM, _ := certs.EncodePrivateKeyPEM(pair.Key, false)
-	if _, err := srv.Svc.UploadCertificate(ctx, admin, certs.EncodeCertificatePEM(pair.Cert), keyPEM, nil, []vault.Usage{vault.UsageVoice}); err != nil {
-		b.Fatal(err)
-	}
 	body := bytes.Repeat([]byte{7}, 150000)
 	if _, err := srv.Svc.PutMedia(ctx, admin, service.PutMediaInput{RecordingID: "R1", MediaID: "m.mp3", ContentType: "audio/mp3", Size: int64(len(body)), Body: bytes.NewReader(body)}); err != nil {
 		b.Fatal(err)
@@ -40,4 +36,16 @@ func BenchmarkPlayRange(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchVoiceServer is benchServer with a voice certificate assigned.
+func benchVoiceServer(b *testing.B) (*server.Server, *vault.User) {
+	b.Helper()
+	srv, admin := benchServer(b)
+	pair, _ := certs.Generate(certs.GenerateOptions{Subject: "/CN=bench", Days: 30})
+	keyPEM, _ := certs.EncodePrivateKeyPEM(pair.Key, false)
+	if _, err := srv.Svc.UploadCertificate(context.Background(), admin, certs.EncodeCertificatePEM(pair.Cert), keyPEM, nil, []vault.Usage{vault.UsageVoice}); err != nil {
+		b.Fatal(err)
+	}
+	return srv, admin
 }

@@ -56,20 +56,19 @@ func (s *Store) Certificate(ctx context.Context, tenant, alias string) (vault.Ce
 // RecipientCertificates lists a tenant's certificates without
 // DeployedCount, sorted by alias: the ingest path's query.
 func (s *Store) RecipientCertificates(ctx context.Context, tenant string) ([]vault.Certificate, error) {
-	rows, err := s.pool.Query(ctx, uncountedCertificateQuery+` WHERE c.tenant = $1 ORDER BY c.alias`, tenant)
-	if err == nil {
-		var certs []vault.Certificate
-		if certs, err = collect(rows, scanCertificate); err == nil {
-			return certs, nil
-		}
-	}
-	return nil, fmt.Errorf("postgres: cannot list certificates of tenant %q: %w", tenant, err)
+	return s.listCertificates(ctx, uncountedCertificateQuery, tenant)
 }
 
 // Certificates lists a tenant's certificates with DeployedCount, sorted by
 // alias.
 func (s *Store) Certificates(ctx context.Context, tenant string) ([]vault.Certificate, error) {
-	rows, err := s.pool.Query(ctx, certificateQuery+` WHERE c.tenant = $1 ORDER BY c.alias`, tenant)
+	return s.listCertificates(ctx, certificateQuery, tenant)
+}
+
+// listCertificates runs query (certificateQuery or its uncounted form)
+// for one tenant's certificates, sorted by alias.
+func (s *Store) listCertificates(ctx context.Context, query, tenant string) ([]vault.Certificate, error) {
+	rows, err := s.pool.Query(ctx, query+` WHERE c.tenant = $1 ORDER BY c.alias`, tenant)
 	if err == nil {
 		var certs []vault.Certificate
 		if certs, err = collect(rows, scanCertificate); err == nil {

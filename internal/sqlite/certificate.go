@@ -56,29 +56,19 @@ func (s *Store) Certificate(ctx context.Context, tenant, alias string) (vault.Ce
 // RecipientCertificates lists a tenant's certificates without
 // DeployedCount, sorted by alias: the ingest path's query.
 func (s *Store) RecipientCertificates(ctx context.Context, tenant string) ([]vault.Certificate, error) {
-	rows, err := s.read.QueryContext(ctx, uncountedCertificateQuery+` WHERE c.tenant = ? ORDER BY c.alias`, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: cannot list certificates of tenant %q: %w", tenant, err)
-	}
-	defer rows.Close()
-	var certs []vault.Certificate
-	for rows.Next() {
-		c, err := scanCertificate(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: cannot list certificates of tenant %q: %w", tenant, err)
-		}
-		certs = append(certs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: cannot list certificates of tenant %q: %w", tenant, err)
-	}
-	return certs, nil
+	return s.listCertificates(ctx, uncountedCertificateQuery, tenant)
 }
 
 // Certificates lists a tenant's certificates with DeployedCount, sorted by
 // alias.
 func (s *Store) Certificates(ctx context.Context, tenant string) ([]vault.Certificate, error) {
-	rows, err := s.read.QueryContext(ctx, certificateQuery+` WHERE c.tenant = ? ORDER BY c.alias`, tenant)
+	return s.listCertificates(ctx, certificateQuery, tenant)
+}
+
+// listCertificates runs query (certificateQuery or its uncounted form)
+// for one tenant's certificates, sorted by alias.
+func (s *Store) listCertificates(ctx context.Context, query, tenant string) ([]vault.Certificate, error) {
+	rows, err := s.read.QueryContext(ctx, query+` WHERE c.tenant = ? ORDER BY c.alias`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: cannot list certificates of tenant %q: %w", tenant, err)
 	}
