@@ -216,6 +216,51 @@ func (s *Store) Recording(ctx context.Context, tenant, id string, access vault.A
 // access, in (start time, id) order, after f.After. Recordings whose start
 // (stop) time is not known yet match no start (stop) time bound.
 func (s *Store) SearchRecordings(ctx context.Context, tenant string, f vault.SearchFilter, access vault.Access) ([]vault.Recording, error) {
+	where, args := searchWhere(tenant, f, access)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite's "no limit"; zero fields do not filter
+	}
+	args = append(args, limit)
+
+	rows, err := s.read.QueryContext(ctx, `SELECT `+recordingColumns+` FROM recordings r`+where+
+		` ORDER BY r.start_ms, r.id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: cannot search recordings of tenant %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	var recordings []vault.Recording
+	if f.Limit > 0 {
+		recordings = make([]vault.Recording, 0, min(f.Limit, 1000)) // the limit is the caller's, not a size hint
+	}
+	for rows.Next() {
+		r, _, err := scanRecording(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: cannot search recordings of tenant %q: %w", tenant, err)
+		}
+		recordings = append(recordings, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: cannot search recordings of tenant %q: %w", tenant, err)
+	}
+	return recordings, nil
+}
+
+// CountRecordings counts the recordings matching f (Limit and After
+// ignored), whoever may see them.
+func (s *Store) CountRecordings(ctx context.Context, tenant string, f vault.SearchFilter) (int64, error) {
+	f.After = nil
+	where, args := searchWhere(tenant, f, vault.Access{All: true})
+	var n int64
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM recordings r`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: cannot count recordings of tenant %q: %w", tenant, err)
+	}
+	return n, nil
+}
+
+// searchWhere is the WHERE clause of a search on recordings r, with its
+// arguments.
+func searchWhere(tenant string, f vault.SearchFilter, access vault.Access) (string, []any) {
 	var (
 		where strings.Builder
 		args  = []any{tenant}
@@ -269,33 +314,7 @@ func (s *Store) SearchRecordings(ctx context.Context, tenant string, f vault.Sea
 	accessSQL, accessArgs := accessCondition(access)
 	where.WriteString(accessSQL)
 	args = append(args, accessArgs...)
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1 // SQLite's "no limit"; zero fields do not filter
-	}
-	args = append(args, limit)
-
-	rows, err := s.read.QueryContext(ctx, `SELECT `+recordingColumns+` FROM recordings r`+where.String()+
-		` ORDER BY r.start_ms, r.id LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: cannot search recordings of tenant %q: %w", tenant, err)
-	}
-	defer rows.Close()
-	var recordings []vault.Recording
-	if f.Limit > 0 {
-		recordings = make([]vault.Recording, 0, min(f.Limit, 1000)) // the limit is the caller's, not a size hint
-	}
-	for rows.Next() {
-		r, _, err := scanRecording(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: cannot search recordings of tenant %q: %w", tenant, err)
-		}
-		recordings = append(recordings, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: cannot search recordings of tenant %q: %w", tenant, err)
-	}
-	return recordings, nil
+	return where.String(), args
 }
 
 // globPattern turns a search pattern, where '*' is any run of characters
@@ -319,11 +338,30 @@ func globPattern(pattern string) string {
 }
 
 // DeleteRecording removes a recording, its terms, media and media_certs
-// rows (by cascade) and returns the media rows removed; ErrNotFound.
+// rows (by cascade) and returns the media rows removed; ErrNotFound, or
+// ErrHeld when a legal hold keeps it.
 func (s *Store) DeleteRecording(ctx context.Context, tenant, id string) ([]vault.Media, error) {
+	return s.DeleteRecordingFx(ctx, tenant, id, nil)
+}
+
+// DeleteRecordingFx is DeleteRecording with effects written in its
+// transaction; the hold check is in it too, so a hold made meanwhile
+// either comes first (and the delete is refused) or after.
+func (s *Store) DeleteRecordingFx(ctx context.Context, tenant, id string, fx func([]vault.Media) vault.Effects) ([]vault.Media, error) {
 	var media []vault.Media
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
+		r, _, err := getRecording(ctx, tx, tenant, id, vault.Access{All: true})
+		if errors.Is(err, sql.ErrNoRows) {
+			return vault.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if holds, err := holdsOf(ctx, tx, &r); err != nil {
+			return err
+		} else if len(holds) > 0 {
+			return fmt.Errorf("%w: %s", vault.ErrHeld, strings.Join(holds, ", "))
+		}
 		if media, err = listMedia(ctx, tx, tenant, id); err != nil {
 			return err
 		}
@@ -331,7 +369,13 @@ func (s *Store) DeleteRecording(ctx context.Context, tenant, id string) ([]vault
 		if err != nil {
 			return err
 		}
-		return affectedOne(res)
+		if err := affectedOne(res); err != nil {
+			return err
+		}
+		if fx != nil {
+			return s.applyEffects(ctx, tx, fx(media))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: cannot delete recording %q of tenant %q: %w", id, tenant, err)
@@ -371,6 +415,27 @@ func (s *Store) ExpiredRecordings(ctx context.Context, tenant string, cutoff tim
 	return ids, nil
 }
 
+// checkAliases fails with ErrConflict unless every alias is still a
+// certificate of the tenant (one deleted while a file was encrypted for it).
+func checkAliases(ctx context.Context, tx *sql.Tx, tenant string, aliases []string) error {
+	if len(aliases) == 0 {
+		return nil
+	}
+	args := []any{tenant}
+	for _, a := range aliases {
+		args = append(args, a)
+	}
+	var present int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM certificates WHERE tenant = ? AND alias IN (`+
+		placeholders(len(aliases))+`)`, args...).Scan(&present); err != nil {
+		return err
+	}
+	if present != len(slices.Compact(slices.Sorted(slices.Values(aliases)))) {
+		return fmt.Errorf("%w: a certificate the file is encrypted for was deleted", vault.ErrConflict)
+	}
+	return nil
+}
+
 // PutMedia records a stored media file, creating the recording row if
 // metadata has not arrived yet. A stored row is never replaced: it is
 // returned with stored=false. ErrNotFound if the tenant does not exist;
@@ -393,19 +458,8 @@ func (s *Store) PutMedia(ctx context.Context, m vault.Media) (vault.Media, bool,
 			existing = previous
 			return nil
 		}
-		if len(m.CertAliases) > 0 {
-			args := []any{m.Tenant}
-			for _, a := range m.CertAliases {
-				args = append(args, a)
-			}
-			var present int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM certificates WHERE tenant = ? AND alias IN (`+
-				placeholders(len(m.CertAliases))+`)`, args...).Scan(&present); err != nil {
-				return err
-			}
-			if present != len(slices.Compact(slices.Sorted(slices.Values(m.CertAliases)))) {
-				return fmt.Errorf("%w: a certificate the file is encrypted for was deleted", vault.ErrConflict)
-			}
+		if err := checkAliases(ctx, tx, m.Tenant, m.CertAliases); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO recordings (tenant, id, created_ms, updated_ms) VALUES (?, ?, ?, ?)
 			ON CONFLICT (tenant, id) DO UPDATE SET updated_ms = excluded.updated_ms`,

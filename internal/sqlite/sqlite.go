@@ -37,7 +37,17 @@ type Store struct {
 	// Now stamps CreatedAt and UpdatedAt where the caller left them
 	// zero; tests may replace it before first use.
 	Now func() time.Time
+
+	// Enqueue puts jobs in the job queue inside tx and returns their ids
+	// (the queue's SQLite driver, wired by the server); nil: effects with
+	// jobs fail.
+	Enqueue func(ctx context.Context, tx *sql.Tx, jobs []vault.Job) ([]int64, error)
 }
+
+// WriteDB is the database handle of the single writer, for the job queue:
+// its statements then queue behind the store's writes in Go rather than
+// meeting them as SQLITE_BUSY.
+func (s *Store) WriteDB() *sql.DB { return s.write }
 
 var _ vault.Store = (*Store)(nil)
 

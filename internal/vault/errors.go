@@ -72,6 +72,8 @@ func ErrorMessage(err error) string {
 var (
 	ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
 	ErrConflict = &Error{Code: ECONFLICT, Message: "already exists or in use"}
+	// ErrHeld: a legal hold keeps the recording.
+	ErrHeld = &Error{Code: ECONFLICT, Message: "under legal hold"}
 )
 
 // httpStatus is the one table from error codes to HTTP statuses, for the

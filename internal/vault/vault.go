@@ -267,6 +267,8 @@ type Store interface {
 	// password or role change, or when the user is disabled).
 	DeleteUserSessions(ctx context.Context, tenant, userName string) error
 
+	CustodyStore
+
 	Close() error
 }
 
