@@ -481,40 +481,47 @@ func openRecipient(riSet []byte, key *rsa.PrivateKey, cert *x509.Certificate, ke
 	if err != nil {
 		return nil, err
 	}
+	_, contentKey, err := pickRecipient(recipients, others, key, cert, keyLen)
+	return contentKey, err
+}
+
+// pickRecipient is openRecipient on parsed recipients; it also returns the
+// index of the recipient that opened.
+func pickRecipient(recipients []recipient, others int, key *rsa.PrivateKey, cert *x509.Certificate, keyLen int) (int, []byte, error) {
 	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoRecipient, err)
+		return -1, nil, fmt.Errorf("%w: %v", ErrNoRecipient, err)
 	}
 	keyID := subjectKeyID(pubDER)
-	var named, unnamed []recipient
-	for _, rec := range recipients {
+	var named, unnamed []int
+	for i, rec := range recipients {
 		switch {
 		case rec.keyID != nil && (bytes.Equal(rec.keyID, keyID) || cert != nil && bytes.Equal(rec.keyID, cert.SubjectKeyId)):
-			named = append(named, rec)
+			named = append(named, i)
 		case rec.issuer != nil && cert != nil && bytes.Equal(rec.issuer, cert.RawIssuer) && rec.serial.Cmp(cert.SerialNumber) == 0:
-			named = append(named, rec)
+			named = append(named, i)
 		case rec.issuer != nil && cert == nil && len(rec.encryptedKey) == key.Size():
-			unnamed = append(unnamed, rec)
+			unnamed = append(unnamed, i)
 		}
 	}
 	var lastErr error
-	for _, rec := range append(named, unnamed...) {
-		contentKey, err := decryptKey(rec, key)
+	for _, i := range append(named, unnamed...) {
+		contentKey, err := decryptKey(recipients[i], key)
 		if err == nil && len(contentKey) != keyLen {
 			err = errShortContentKey
 		}
 		if err == nil {
-			return contentKey, nil
+			return i, contentKey, nil
 		}
 		lastErr = err
 	}
 	switch {
 	case len(named) > 0:
-		return nil, fmt.Errorf("%w: the recipient for this key does not open: %v", ErrNoRecipient, lastErr)
+		return -1, nil, fmt.Errorf("%w: the recipient for this key does not open: %v", ErrNoRecipient, lastErr)
 	case len(recipients) == 0 && others > 0:
-		return nil, fmt.Errorf("%w: only recipient kinds other than RSA key transport", ErrUnsupported)
+		return -1, nil, fmt.Errorf("%w: only recipient kinds other than RSA key transport", ErrUnsupported)
 	}
-	return nil, fmt.Errorf("%w (%d recipients)", ErrNoRecipient, len(recipients)+others)
+	return -1, nil, fmt.Errorf("%w (%d recipients)", ErrNoRecipient, len(recipients)+others)
 }
 
 func decryptKey(rec recipient, key *rsa.PrivateKey) ([]byte, error) {
