@@ -19,7 +19,10 @@ var callvaultCommands = []command{
 	{"encrypt", "encrypt a file for recording certificates (CMS EnvelopedData, DER)", func(a *App) runner { return &encryptMain{app: a} }},
 	{"decrypt", "decrypt a CMS file with a recording private key", func(a *App) runner { return &decryptMain{app: a} }},
 	{"init", "create a data directory, a tenant and its first administrator", func(a *App) runner { return &initMain{app: a} }},
-	{"serve", "serve the API (and the retention sweeper)", func(a *App) runner { return &serveMain{app: a} }},
+	{"serve", "serve the API and the UI, and run background jobs", func(a *App) runner { return &serveMain{app: a} }},
+	{"worker", "run background jobs only (retention, re-wraps), beside serve replicas", func(a *App) runner { return &workerMain{app: a} }},
+	{"sweep", "run one retention pass now and print what it deleted and held", func(a *App) runner { return &sweepMain{app: a} }},
+	{"audit", "verify the audit trail's hash chain, or export it as JSON lines", func(a *App) runner { return &auditMain{app: a} }},
 	{"demo", "set up a demo tenant with sample recordings (first run) and serve it", func(a *App) runner { return &demoMain{serveMain: serveMain{app: a}} }},
 }
 

@@ -101,6 +101,7 @@ type serveMain struct {
 	tlsKey         string
 	maxUpload      int64
 	sweepEvery     time.Duration
+	jobs           jobFlags
 }
 
 func (m *serveMain) register(fs *flag.FlagSet) {
@@ -112,7 +113,8 @@ func (m *serveMain) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fs.StringVar(&m.tlsKey, "tls-key", "", "private key of -tls-cert (PEM)")
 	fs.Int64Var(&m.maxUpload, "max-upload", 4<<30, "largest media upload, in bytes")
-	fs.DurationVar(&m.sweepEvery, "sweep-every", time.Hour, "how often the retention sweeper runs")
+	fs.DurationVar(&m.sweepEvery, "sweep-every", time.Hour, "how often the retention sweep is queued (by the elected leader among serve and worker processes)")
+	m.jobs.register(fs)
 }
 
 func (m *serveMain) check() error {
@@ -125,6 +127,9 @@ func (m *serveMain) check() error {
 		return usagef("-max-upload must be positive")
 	case m.sweepEvery < time.Second:
 		return usagef("-sweep-every must be at least 1s")
+	}
+	if err := m.jobs.check(); err != nil {
+		return err
 	}
 	proxies, err := httpx.ParseProxies(m.trustedProxies)
 	if err != nil {
@@ -154,6 +159,7 @@ func (m *serveMain) open(ctx context.Context) (*server.Server, error) {
 	cfg.Addr, cfg.TLSCert, cfg.TLSKey = m.addr, m.tlsCert, m.tlsKey
 	cfg.PublicURL, cfg.TrustedProxies, cfg.MetricsAddr = m.publicURL, m.trustedProxies, m.metricsAddr
 	cfg.MaxUpload, cfg.SweepEvery = m.maxUpload, m.sweepEvery
+	m.jobs.apply(&cfg)
 	return server.Open(ctx, cfg)
 }
 

@@ -213,33 +213,3 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, u *vault.Use
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-
-type retentionJSON struct {
-	Days *int `json:"retentionDays"`
-}
-
-func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	days, err := s.Svc.Retention(r.Context(), u)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, retentionJSON{Days: &days})
-}
-
-func (s *Server) putRetention(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	var in retentionJSON
-	if err := decodeJSON(r, 4<<10, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if in.Days == nil {
-		s.writeError(w, r, vault.Errorf(vault.EINVALID, "give retentionDays: whole days from 1 to %d, or 0 to keep recordings for ever", service.MaxRetentionDays))
-		return
-	}
-	if err := s.Svc.SetRetention(r.Context(), u, *in.Days); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, in)
-}

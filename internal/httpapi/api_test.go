@@ -25,6 +25,7 @@ import (
 
 	"callvault/internal/samples"
 	"callvault/internal/server"
+	"callvault/internal/service"
 	"callvault/internal/testenv"
 )
 
@@ -756,8 +757,8 @@ func TestUsersAndRetention(t *testing.T) {
 	if r := e.admin("GET", "/api/v2/settings/retention", "", nil); r.json(t)["retentionDays"] != float64(30) {
 		t.Fatalf("get retention: %s", r.body)
 	}
-	n, err := e.srv.Svc.Sweep(context.Background())
-	if err != nil || n != 1 {
+	res, err := e.srv.Svc.Sweep(context.Background())
+	if n := service.Deleted(res); err != nil || n != 1 {
 		t.Fatalf("sweep: %d deleted, %v; want 1", n, err)
 	}
 	wantError(t, e.admin("GET", "/api/v2/recordings/ret-0", "", nil), 404, "not_found")
@@ -765,7 +766,8 @@ func TestUsersAndRetention(t *testing.T) {
 		t.Fatal("the sweep deleted a recording inside the retention period")
 	}
 	e.advance(21 * 24 * time.Hour) // ret-1 now stopped 31 days ago
-	if n, err := e.srv.Svc.Sweep(context.Background()); err != nil || n != 1 {
+	if res, err := e.srv.Svc.Sweep(context.Background()); err != nil || service.Deleted(res) != 1 {
+		n := service.Deleted(res)
 		t.Fatalf("second sweep: %d, %v", n, err)
 	}
 	if files := e.backends.Objects(t, e.dir); len(files) > 0 {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"callvault/internal/httpx"
+	"callvault/internal/service"
 	"callvault/internal/vault"
 )
 
@@ -21,6 +22,7 @@ type handlerWithUser func(w http.ResponseWriter, r *http.Request, u *vault.User)
 // (browsers, with the CSRF token on every state-changing method).
 func (s *Server) authed(h handlerWithUser) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(service.WithClient(r.Context(), s.Site.ClientAddr(r)))
 		if login, password, ok := r.BasicAuth(); ok {
 			u, err := s.Logins.Authenticate(r.Context(), login, password, s.Site.ClientAddr(r))
 			if err != nil {

@@ -127,6 +127,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v2/certificates/{alias}/assign", s.authed(s.assignCertificate(true)))
 	mux.HandleFunc("POST /api/v2/certificates/{alias}/unassign", s.authed(s.assignCertificate(false)))
 	mux.HandleFunc("DELETE /api/v2/certificates/{alias}", s.authed(s.deleteCertificate))
+	mux.HandleFunc("POST /api/v2/certificates/{alias}/rewrap", s.authed(s.rewrapCertificate))
 
 	mux.HandleFunc("PUT /api/v2/recordings/{id}/media/{mediaId}", s.authed(s.putMedia))
 	mux.HandleFunc("PUT /api/v2/recordings/{id}", s.authed(s.putMetadata))
@@ -144,6 +145,15 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("GET /api/v2/settings/retention", s.authed(s.getRetention))
 	mux.HandleFunc("PUT /api/v2/settings/retention", s.authed(s.putRetention))
+
+	mux.HandleFunc("GET /api/v2/audit", s.authed(s.listAudit))
+	mux.HandleFunc("POST /api/v2/legal-holds", s.authed(s.createLegalHold))
+	mux.HandleFunc("GET /api/v2/legal-holds", s.authed(s.listLegalHolds))
+	mux.HandleFunc("GET /api/v2/legal-holds/{id}", s.authed(s.getLegalHold))
+	mux.HandleFunc("DELETE /api/v2/legal-holds/{id}", s.authed(s.releaseLegalHold))
+	mux.HandleFunc("POST /api/v2/backups/receipts", s.authed(s.putReceipts))
+	mux.HandleFunc("GET /api/v2/jobs", s.authed(s.listJobs))
+	mux.HandleFunc("GET /api/v2/jobs/{id}", s.authed(s.getJob))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no such API call: %s %s", r.Method, r.URL.Path))
@@ -293,7 +303,25 @@ func (s *Server) initMetrics() {
 			Help: "Most password checks that ran at once since the start."}, func() float64 { return float64(logins.Stats().Peak) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "callvault_login_check_slots",
 			Help: "The bound on password checks running at once."}, func() float64 { return float64(logins.Stats().Slots) }),
+		heldCollector{s.Svc},
 	)
+}
+
+// heldCollector is callvault_retention_held: per tenant, the recordings
+// past retention that the last sweep in this process held back (legal
+// holds, or requireBackup without a receipt).
+type heldCollector struct{ svc *service.Service }
+
+var heldDesc = prometheus.NewDesc("callvault_retention_held",
+	"Recordings past their retention period that the last sweep run by this process kept (legal hold, or no backup receipt with requireBackup).",
+	[]string{"tenant"}, nil)
+
+func (c heldCollector) Describe(ch chan<- *prometheus.Desc) { ch <- heldDesc }
+
+func (c heldCollector) Collect(ch chan<- prometheus.Metric) {
+	for tenant, n := range c.svc.RetentionHeld() {
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(n), tenant)
+	}
 }
 
 // statusWriter records the status and size for logs and metrics.

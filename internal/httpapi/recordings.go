@@ -128,7 +128,12 @@ func (s *Server) writeRecording(w http.ResponseWriter, r *http.Request, rec *vau
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	custody, err := s.Svc.CustodyOf(r.Context(), rec.Tenant, []vault.Recording{*rec})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withCustody(doc, custody[rec.ID]))
 }
 
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request, u *vault.User) {
@@ -257,6 +262,11 @@ func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request, u *vau
 	if limit == 0 {
 		limit = 100
 	}
+	custody, err := s.Svc.CustodyOf(r.Context(), u.Tenant, recs)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// Write the page as it is rendered: one record in memory at a time.
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -271,7 +281,7 @@ func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request, u *vau
 		if i > 0 {
 			io.WriteString(w, ",")
 		}
-		w.Write(doc)
+		w.Write(withCustody(doc, custody[recs[i].ID]))
 	}
 	next := "null"
 	if len(recs) == limit {
@@ -355,6 +365,11 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 	if !m.Encrypted && playableType(ct) == "" {
 		ct = "application/octet-stream" // an old row of a type no longer accepted
 	}
+	if err := s.Svc.RecordMediaAccess(r.Context(), u, false, r.PathValue("id"), m.MediaID, r.Header.Get("Range")); err != nil {
+		mr.Close()
+		s.writeError(w, r, err)
+		return
+	}
 	s.serveMedia(w, r, mr, ct, "attachment")
 }
 
@@ -362,6 +377,11 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 func (s *Server) playMedia(w http.ResponseWriter, r *http.Request, u *vault.User) {
 	mr, err := s.Svc.OpenPlay(r.Context(), u, r.PathValue("id"), r.PathValue("mediaId"))
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.Svc.RecordMediaAccess(r.Context(), u, true, r.PathValue("id"), mr.Media.MediaID, r.Header.Get("Range")); err != nil {
+		mr.Close()
 		s.writeError(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"callvault/internal/service"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -146,7 +147,7 @@ func TestTwoReplicas(t *testing.T) {
 			t.Fatalf("old recording: %d %s", code, body)
 		}
 	}
-	if err := a.srv.Svc.SetRetention(ctx, admin, 365); err != nil {
+	if err := a.srv.Svc.SetRetention(ctx, admin, vault.RetentionSettings{RetentionDays: 365}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -156,7 +157,9 @@ func TestTwoReplicas(t *testing.T) {
 		wg.Add(1)
 		go func(i int, r *replica) {
 			defer wg.Done()
-			deleted[i], errs[i] = r.srv.Svc.Sweep(ctx)
+			var res []service.SweepResult
+			res, errs[i] = r.srv.Svc.Sweep(ctx)
+			deleted[i] = service.Deleted(res)
 		}(i, r)
 	}
 	wg.Wait()

@@ -17,9 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
 	"callvault/internal/blob"
 	"callvault/internal/httpapi"
 	"callvault/internal/httpx"
+	"callvault/internal/jobs"
 	"callvault/internal/keystore"
 	"callvault/internal/postgres"
 	"callvault/internal/service"
@@ -58,9 +63,15 @@ type Config struct {
 	// BodyTimeout bounds the time a request body other than a media upload
 	// may take to arrive (plus 1 s per 64 KiB announced); UploadIdle the
 	// time a media upload may deliver nothing. 0: 10 s and 1 min.
-	BodyTimeout     time.Duration
-	UploadIdle      time.Duration
-	SweepEvery      time.Duration // 0: hourly
+	BodyTimeout time.Duration
+	UploadIdle  time.Duration
+	SweepEvery  time.Duration // 0: hourly
+	// Jobs tunes the job queue (workers, slices, rescue of a dead
+	// process's jobs); SweepEvery above is its sweep period.
+	Jobs jobs.Options
+	// NoJobs runs no jobs in this process (one-shot commands); jobs are
+	// still queued, for the serve and worker processes.
+	NoJobs          bool
 	ShutdownTimeout time.Duration // 0: 30 s
 	// Login tunes the bound on password checks; the zero value is the
 	// default (see service.LoginOptions).
@@ -77,6 +88,7 @@ type Server struct {
 	Logins *service.Logins
 
 	site      *httpx.Site
+	queue     runner
 	store     vault.Store
 	blobs     vault.BlobStore
 	ln        net.Listener
@@ -134,7 +146,67 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Keys:        keystore.New(master, service.StoreBackend{Store: store}),
 		MediaSource: mediaSource(blobURL),
 	}
-	return &Server{Config: cfg, Svc: svc, Logins: service.NewLogins(svc, cfg.Login), site: site, store: store, blobs: blobs}, nil
+	srv := &Server{Config: cfg, Svc: svc, Logins: service.NewLogins(svc, cfg.Login), site: site, store: store, blobs: blobs}
+	if err := srv.openQueue(ctx); err != nil {
+		store.Close()
+		blobs.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// runner is the job queue of either store.
+type runner interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// openQueue makes the job queue in the metadata database and wires it:
+// the store inserts jobs with it inside its transactions, the service
+// reads their states.
+func (s *Server) openQueue(ctx context.Context) error {
+	opts := s.Config.Jobs
+	opts.Log = s.Config.Log
+	if opts.SweepEvery == 0 {
+		opts.SweepEvery = s.Config.SweepEvery
+	}
+	opts.InsertOnly = s.Config.NoJobs
+	switch st := s.store.(type) {
+	case *sqlite.Store:
+		q, err := jobs.New(ctx, riversqlite.New(st.WriteDB()), s.Svc, opts)
+		if err != nil {
+			return err
+		}
+		st.Enqueue = q.Insert
+		s.Svc.Queue, s.queue = q, q
+	case *postgres.Store:
+		q, err := jobs.New[pgx.Tx](ctx, riverpgxv5.New(st.Pool()), s.Svc, opts)
+		if err != nil {
+			return err
+		}
+		st.Enqueue = q.Insert
+		s.Svc.Queue, s.queue = q, q
+	default:
+		return fmt.Errorf("no job queue for a %T store", s.store)
+	}
+	return nil
+}
+
+// RunJobs runs the job queue until ctx ends (what `callvault worker`
+// does, and Serve beside the HTTP server), then stops it, giving running
+// jobs ShutdownTimeout to finish their slice.
+func (s *Server) RunJobs(ctx context.Context) error {
+	if err := s.queue.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	timeout := s.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.queue.Stop(stopCtx)
 }
 
 // Listen binds the address (and the metrics address), so that both are
@@ -218,13 +290,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 		defer metrics.Close()
 	}
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	defer stopSweep()
-	every := s.Config.SweepEvery
-	if every <= 0 {
-		every = time.Hour
-	}
-	go s.Svc.RunSweeper(sweepCtx, every)
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- s.RunJobs(jobsCtx) }()
+	defer func() {
+		stopJobs()
+		if err := <-jobsDone; err != nil {
+			s.Config.Log.Warn("job queue stopped with an error", "err", err)
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -291,6 +365,21 @@ func mediaSource(blobURL string) service.RCBSSettings {
 	return service.RCBSSettings{MediaSource: "s3", S3: &service.S3Location{
 		Bucket: u.Host, Prefix: prefix, Region: q.Get("region"), Endpoint: q.Get("endpoint"),
 	}}
+}
+
+// OpenStore opens the metadata store alone (for commands that need no
+// media or keys): db as -db takes it, or the SQLite file in dataDir.
+func OpenStore(ctx context.Context, dataDir, db string) (vault.Store, error) {
+	if db == "" {
+		if dataDir == "" {
+			return nil, errors.New("give -data DIR or -db URL")
+		}
+		db = filepath.Join(dataDir, "callvault.db")
+		if _, err := os.Stat(db); err != nil {
+			return nil, fmt.Errorf("no callvault database in %s: %w", dataDir, err)
+		}
+	}
+	return openStore(ctx, db)
 }
 
 // openStore opens PostgreSQL for a postgres:// URL, else SQLite at a path

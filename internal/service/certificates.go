@@ -1,6 +1,7 @@
 package service
 
 import (
+	"callvault/internal/audit"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -73,6 +74,7 @@ func (s *Service) UploadCertificate(ctx context.Context, caller *vault.User, cer
 		}
 		return nil, err
 	}
+	s.audited(ctx, caller, "certificate.upload", c.Alias, audit.Details("subjectDN", c.SubjectDN, "serialNumber", c.SerialNumber, "usage", c.Usage))
 	s.log().Info("certificate uploaded", "tenant", c.Tenant, "alias", c.Alias, "subject", c.SubjectDN, "by", caller.Name, "usage", c.Usage)
 	return &c, nil
 }
@@ -154,6 +156,7 @@ func (s *Service) SetUsage(ctx context.Context, caller *vault.User, alias string
 		return nil, err
 	}
 	c.Usage = next
+	s.audited(ctx, caller, map[bool]string{true: "certificate.assign", false: "certificate.unassign"}[on], alias, audit.Details("usage", string(usage)))
 	s.log().Info("certificate usage changed", "tenant", caller.Tenant, "alias", alias, "usage", string(usage), "assigned", on, "by", caller.Name)
 	return c, nil
 }
@@ -173,6 +176,7 @@ func (s *Service) DeleteCertificate(ctx context.Context, caller *vault.User, ali
 	if err := s.Keys.DeleteKey(ctx, caller.Tenant, alias); err != nil && !errors.Is(err, keystore.ErrNotFound) {
 		return errf(err, "cannot delete the private key of %s", alias)
 	}
+	s.audited(ctx, caller, "certificate.delete", alias, nil)
 	s.log().Info("certificate deleted", "tenant", caller.Tenant, "alias", alias, "by", caller.Name)
 	return nil
 }

@@ -173,8 +173,10 @@ func (l *Logins) Authenticate(ctx context.Context, login, password, client strin
 		res.Cancel()
 		return nil, err
 	}
+	actx := WithClient(ctx, client)
 	if !found || !ok {
 		res.Failed()
+		l.svc.recordLogin(actx, login, nil, vault.OutcomeFailed, "wrong user or password")
 		return nil, errBadLogin
 	}
 	if u.Disabled {
@@ -182,10 +184,15 @@ func (l *Logins) Authenticate(ctx context.Context, login, password, client strin
 		// as a wrong password. Only the log (no password in it) says why.
 		res.Failed()
 		l.svc.log().Info("login refused: the account is disabled", "login", login, "client", client)
+		l.svc.recordLogin(actx, login, nil, vault.OutcomeFailed, "account disabled")
 		return nil, errBadLogin
 	}
 	l.svc.verified.add(u.PasswordHash, password, now)
 	res.Succeeded()
+	// Audited when the password was checked in full: the cached checks
+	// above are the same client going on with a password just proven,
+	// as a session would.
+	l.svc.recordLogin(actx, login, &u, vault.OutcomeOK, "")
 	return &u, nil
 }
 

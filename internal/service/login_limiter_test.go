@@ -570,6 +570,15 @@ type userStore struct {
 	u vault.User
 }
 
+func (s *userStore) Tenant(_ context.Context, name string) (vault.Tenant, error) {
+	if name != s.u.Tenant {
+		return vault.Tenant{}, vault.ErrNotFound
+	}
+	return vault.Tenant{Name: name}, nil
+}
+
+func (s *userStore) Commit(context.Context, vault.Effects) error { return nil }
+
 func (s *userStore) User(_ context.Context, tenant, name string) (vault.User, error) {
 	if tenant != s.u.Tenant || name != s.u.Name {
 		return vault.User{}, vault.ErrNotFound

@@ -662,6 +662,9 @@ func (s *Service) Search(ctx context.Context, caller *vault.User, f vault.Search
 	case f.Limit < 0 || f.Limit > MaxSearchLimit:
 		return nil, nil, vault.Errorf(vault.EINVALID, "limit must be between 1 and %d", MaxSearchLimit)
 	}
+	if err := s.record(ctx, s.entry(ctx, "", caller, "recording.search", "", vault.OutcomeOK, filterDetails(f))); err != nil {
+		return nil, nil, err
+	}
 	recs, err := s.Store.SearchRecordings(ctx, caller.Tenant, f, acc)
 	if err != nil {
 		return nil, nil, err
@@ -677,8 +680,22 @@ func (s *Service) Search(ctx context.Context, caller *vault.User, f vault.Search
 	return recs, media, nil
 }
 
-// Recording returns one recording the caller may see.
+// Recording returns one recording the caller may see; the view is in the
+// audit trail.
 func (s *Service) Recording(ctx context.Context, caller *vault.User, id string) (*vault.Recording, []vault.Media, error) {
+	r, media, err := s.recording(ctx, caller, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.record(ctx, s.entry(ctx, "", caller, "recording.view", id, vault.OutcomeOK, nil)); err != nil {
+		return nil, nil, err
+	}
+	return r, media, nil
+}
+
+// recording is Recording without the audit entry, for callers that write
+// their own (a play, a fetch, a deletion).
+func (s *Service) recording(ctx context.Context, caller *vault.User, id string) (*vault.Recording, []vault.Media, error) {
 	acc, err := viewer(caller)
 	if err != nil {
 		return nil, nil, err
@@ -705,7 +722,7 @@ type MediaReader struct {
 func (m *MediaReader) Close() error { return m.closeFn() }
 
 func (s *Service) findMedia(ctx context.Context, caller *vault.User, id, mediaID string) (*vault.Media, error) {
-	_, media, err := s.Recording(ctx, caller, id)
+	_, media, err := s.recording(ctx, caller, id)
 	if err != nil {
 		return nil, err
 	}
@@ -756,116 +773,25 @@ func (s *Service) OpenPlay(ctx context.Context, caller *vault.User, id, mediaID 
 }
 
 // DeleteRecording removes a recording, its metadata and its media (admins
-// only, and only what they may see).
+// only, and only what they may see); a legal hold refuses it (ECONFLICT
+// naming the hold).
 func (s *Service) DeleteRecording(ctx context.Context, caller *vault.User, id string) error {
 	if err := requireRole(caller, vault.RoleAdmin); err != nil {
 		return err
 	}
-	if _, _, err := s.Recording(ctx, caller, id); err != nil {
+	if _, _, err := s.recording(ctx, caller, id); err != nil {
 		return err
 	}
-	if err := s.deleteRecording(ctx, caller.Tenant, id); err != nil {
+	if err := s.deleteRecording(ctx, caller.Tenant, id, caller, map[string]any{"reason": "deleted by an administrator"}); err != nil {
 		return err
 	}
 	s.log().Info("recording deleted", "tenant", caller.Tenant, "recording", id, "by", caller.Name)
 	return nil
 }
 
-// deleteRecording removes the metadata first, then the blobs: a crash in
-// between leaves unreferenced blobs, never metadata pointing to nothing.
-func (s *Service) deleteRecording(ctx context.Context, tenant, id string) error {
-	media, err := s.Store.DeleteRecording(ctx, tenant, id)
-	if err != nil {
-		if errors.Is(err, vault.ErrNotFound) {
-			return notVisible("recording", id)
-		}
-		return err
-	}
-	for _, m := range media {
-		s.deleteBlob(m.BlobKey)
-	}
-	return nil
-}
-
-// Sweep deletes, in every tenant with a retention period, the recordings
-// that stopped longer ago than that period. It never deletes a recording
-// earlier: the cut-off is computed from the injected clock, once per
-// tenant. It returns how many recordings it deleted.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
-	tenants, err := s.Store.Tenants(ctx)
-	if err != nil {
-		return 0, err
-	}
-	deleted := 0
-	for _, t := range tenants {
-		if t.Retention <= 0 {
-			continue
-		}
-		cutoff := s.now().Add(-t.Retention)
-		for {
-			ids, err := s.Store.ExpiredRecordings(ctx, t.Name, cutoff, 200)
-			if err != nil {
-				return deleted, err
-			}
-			if len(ids) == 0 {
-				break
-			}
-			progress := 0
-			for _, id := range ids {
-				err := s.deleteRecording(ctx, t.Name, id)
-				if vault.ErrorCode(err) == vault.ENOTFOUND {
-					continue // another replica was first
-				}
-				if err != nil {
-					return deleted, err
-				}
-				deleted++
-				progress++
-				s.log().Info("recording deleted by retention", "tenant", t.Name, "recording", id, "cutoff", cutoff, "retentionDays", t.Retention.Hours()/24)
-			}
-			if progress == 0 {
-				break
-			}
-		}
-	}
-	return deleted, nil
-}
-
-// RunSweeper sweeps every interval until ctx ends. With several replicas
-// on one store, the one holding the "retention-sweep" lease sweeps and the
-// others wait their turn, so each expired recording is deleted once.
-func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	holder := replicaID()
-	for {
-		now := s.now()
-		// The lease outlives the interval so that the holder keeps it
-		// from one sweep to the next, and a dead holder's lapses.
-		ok, err := s.Store.AcquireLease(ctx, "retention-sweep", holder, now, now.Add(2*interval+time.Minute))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log().Error("cannot take the retention sweep lease", "err", err)
-		case !ok:
-			s.log().Debug("another replica holds the retention sweep lease")
-		default:
-			if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.log().Error("retention sweep failed", "err", err)
-			} else if n > 0 {
-				s.log().Info("retention sweep done", "deleted", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// replicaID names this process among the replicas: host, pid and a random
+// ReplicaID names this process among the replicas: host, pid and a random
 // part (a restarted process is a new holder).
-func replicaID() string {
+func ReplicaID() string {
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
 	rand.Read(b)

@@ -5,6 +5,7 @@
 package service
 
 import (
+	"callvault/internal/audit"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,16 @@ type Service struct {
 	// GET /me/settings/rcbs. With S3, S3.Prefix is the bucket prefix of
 	// the blob store (each tenant's media lie under Prefix + tenant + "/").
 	MediaSource RCBSSettings
+
+	// Queue is the job queue's view of its jobs; nil when none runs
+	// (then nothing that needs a job can start).
+	Queue JobQueue
+	// DisableAudit turns the audit trail off. Only benchmarks that
+	// measure the trail's cost set it; serve never does.
+	DisableAudit bool
+
+	heldMu sync.Mutex
+	held   map[string]int
 
 	verified  verifiedCache
 	played    playCache
@@ -230,6 +241,7 @@ func (s *Service) CreateUser(ctx context.Context, caller *vault.User, in UserInp
 		}
 		return nil, err
 	}
+	s.audited(ctx, caller, "user.create", u.Name, audit.Details("roles", u.Roles, "accessGroups", u.AccessGroups, "agentHierarchy", u.AgentHierarchy))
 	s.log().Info("user created", "tenant", u.Tenant, "user", u.Name, "by", caller.Name, "roles", u.Roles)
 	return &u, nil
 }
@@ -271,6 +283,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *vault.User, name strin
 			return nil, errf(err, "cannot end the sessions of %s", u.Name)
 		}
 	}
+	s.audited(ctx, caller, "user.update", u.Name, audit.Details("roles", u.Roles, "accessGroups", u.AccessGroups, "agentHierarchy", u.AgentHierarchy, "disabled", u.Disabled, "passwordChanged", in.Password != nil))
 	s.log().Info("user updated", "tenant", u.Tenant, "user", u.Name, "by", caller.Name, "roles", u.Roles,
 		"passwordChanged", in.Password != nil, "disabled", u.Disabled, "sessionsEnded", endSessions)
 	return &u, nil
@@ -292,6 +305,7 @@ func (s *Service) DeleteUser(ctx context.Context, caller *vault.User, name strin
 		}
 		return err
 	}
+	s.audited(ctx, caller, "user.delete", name, nil)
 	s.log().Info("user deleted", "tenant", caller.Tenant, "user", name, "by", caller.Name)
 	return nil
 }
@@ -314,42 +328,6 @@ func (s *Service) User(ctx context.Context, caller *vault.User, name string) (*v
 		return nil, vault.Errorf(vault.ENOTFOUND, "no user %q", name)
 	}
 	return &u, err
-}
-
-// Retention returns the tenant's retention period in whole days (0:
-// kept for ever).
-func (s *Service) Retention(ctx context.Context, caller *vault.User) (int, error) {
-	if err := requireRole(caller, vault.RoleAdmin); err != nil {
-		return 0, err
-	}
-	t, err := s.Store.Tenant(ctx, caller.Tenant)
-	if err != nil {
-		return 0, err
-	}
-	// Rounded up: migration 003 rounds periods stored in part days by
-	// an older version up to whole days; this keeps any other store's
-	// value shown as the days that keep at least as much.
-	return int((t.Retention + 24*time.Hour - 1) / (24 * time.Hour)), nil
-}
-
-// MaxRetentionDays bounds the retention period (a guard against unit
-// mistakes, not a legal limit).
-const MaxRetentionDays = 36500
-
-// SetRetention changes the tenant's retention period, in whole days: at
-// least 1, or 0 to keep recordings for ever.
-func (s *Service) SetRetention(ctx context.Context, caller *vault.User, days int) error {
-	if err := requireRole(caller, vault.RoleAdmin); err != nil {
-		return err
-	}
-	if days < 0 || days > MaxRetentionDays {
-		return vault.Errorf(vault.EINVALID, "retentionDays must be a whole number of days from 1 to %d, or 0 to keep recordings for ever", MaxRetentionDays)
-	}
-	if err := s.Store.SetRetention(ctx, caller.Tenant, time.Duration(days)*24*time.Hour); err != nil {
-		return err
-	}
-	s.log().Info("retention changed", "tenant", caller.Tenant, "by", caller.Name, "days", days)
-	return nil
 }
 
 // RCBSSettings tells a backup client where media can be fetched from.

@@ -395,7 +395,7 @@ type retentionData struct {
 
 func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "retention", p.L.T("retention_title")
-	days, err := u.svc.Retention(r.Context(), p.User)
+	rs, err := u.svc.Retention(r.Context(), p.User)
 	if err != nil {
 		u.renderError(w, r, p, err)
 		return
@@ -403,7 +403,7 @@ func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
 	if r.URL.Query().Get("done") == "saved" {
 		p.Flash = p.L.T("saved")
 	}
-	p.Data = &retentionData{Days: int64(days)}
+	p.Data = &retentionData{Days: int64(rs.RetentionDays)}
 	u.render(w, http.StatusOK, "retention", p)
 }
 
@@ -416,7 +416,11 @@ func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
 	if err != nil || days < 0 || days > service.MaxRetentionDays {
 		err = vault.Errorf(vault.EINVALID, "retention must be a whole number of days between 0 and %d", service.MaxRetentionDays)
 	} else {
-		err = u.svc.SetRetention(r.Context(), p.User, int(days))
+		var rs vault.RetentionSettings
+		if rs, err = u.svc.Retention(r.Context(), p.User); err == nil {
+			rs.RetentionDays = int(days)
+			err = u.svc.SetRetention(r.Context(), p.User, rs)
+		}
 	}
 	if err != nil {
 		if vault.ErrorCode(err) == vault.EFORBIDDEN {
@@ -429,7 +433,7 @@ func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
 			return
 		}
 		p.Error = errorText(p.L, err)
-		p.Data = &retentionData{Days: int64(stored), Typed: typed}
+		p.Data = &retentionData{Days: int64(stored.RetentionDays), Typed: typed}
 		u.render(w, statusFor(err), "retention", p)
 		return
 	}

@@ -150,8 +150,8 @@ func TestRetentionWholeDaysUI(t *testing.T) {
 		if bad != "" && !strings.Contains(r.body, `value="`+html.EscapeString(bad)+`"`) {
 			t.Errorf("the refused value %q is not shown back", bad)
 		}
-		if d, _ := e.srv.Svc.Retention(context.Background(), e.admin); d != 1 {
-			t.Fatalf("after %q the retention is %d days", bad, d)
+		if d, _ := e.srv.Svc.Retention(context.Background(), e.admin); d.RetentionDays != 1 {
+			t.Fatalf("after %q the retention is %d days", bad, d.RetentionDays)
 		}
 	}
 	c.get("/admin/retention")
@@ -204,7 +204,7 @@ func TestUIMediaLinksAndCrossSite(t *testing.T) {
 			t.Fatalf("cross-site form %v: %d", h, r.status)
 		}
 	}
-	if d, _ := e.srv.Svc.Retention(ctx, e.admin); d != 0 {
+	if d, _ := e.srv.Svc.Retention(ctx, e.admin); d.RetentionDays != 0 {
 		t.Fatal("a cross-site form changed the retention")
 	}
 	req, _ := http.NewRequest("POST", e.http.URL+"/admin/retention", strings.NewReader(form.Encode()))

@@ -163,6 +163,7 @@ const maxForm = 1 << 20
 // session's CSRF token (form field or X-CSRF-TOKEN header).
 func (u *UI) authed(h pageHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(service.WithClient(r.Context(), u.site.ClientAddr(r)))
 		p := &page{L: requestLang(r), Path: r.URL.RequestURI(), Langs: languages}
 		c, err := r.Cookie(SessionCookie)
 		if err != nil || c.Value == "" {

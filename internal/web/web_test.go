@@ -59,7 +59,7 @@ func TestCSRF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d
+		return d.RetentionDays
 	}
 	wantStatus(t, c.post("/admin/retention", url.Values{"days": {"30"}}, false), 403)
 	wantStatus(t, c.post("/admin/retention", url.Values{"days": {"30"}, "csrf": {"forged"}}, false), 403)
