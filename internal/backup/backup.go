@@ -87,7 +87,16 @@ type Result struct {
 	// when that is because the period began after the stored end.
 	StateNote string
 	StateHeld bool
-	Failures  []string // one line each, conflicts included
+	// Manifest is the file name of this run's manifest in
+	// <tenant>/manifests ("" when it wrote no file), ManifestFiles how
+	// many files it lists; Sealed, the manifests of stopped runs sealed
+	// at the start.
+	Manifest      string
+	ManifestFiles int
+	Sealed        []SealedPartial
+	// Receipts counts the receipts queued for the server.
+	Receipts int
+	Failures []string // one line each, conflicts included
 	// Conflicts are the media files whose content on the server differs
 	// from the verified copy on disk, which was kept: one line each.
 	Conflicts []string
@@ -103,6 +112,14 @@ type Engine struct {
 	// S3, when set, reads media that carry a storageKey straight from
 	// the bucket; media without one still come through the API.
 	S3 *S3Source
+	// Receipts, when set, hears of every recording whose files are all
+	// verified on disk: one receipt per media file.
+	Receipts *ReceiptSender
+
+	// manifest lists the files this run writes; tenantDir is
+	// targetDir/<tenant>.
+	manifest  *Manifest
+	tenantDir string
 
 	// folders are the recording folders being written, by nameKey; see
 	// claimFolder.
@@ -120,7 +137,7 @@ var defaultPattern = regexp.MustCompile(`^(audio/mp3|video/mp4)$`)
 // failed and the period began at or before the stored end; it never moves
 // back, except that a pending media file holds it at that recording's
 // stop time.
-func (e *Engine) Run(ctx context.Context) (*Result, error) {
+func (e *Engine) Run(ctx context.Context) (res *Result, runErr error) {
 	o := &e.Options
 	if err := CheckTenant(o.Tenant); err != nil {
 		return nil, err
@@ -129,6 +146,33 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	res = &Result{}
+	// What a stopped run wrote is listed before this run writes more.
+	e.tenantDir = filepath.Join(o.TargetDir, o.Tenant)
+	if res.Sealed, err = SealPartials(e.tenantDir); err != nil {
+		return res, err
+	}
+	for _, s := range res.Sealed {
+		if s.Name == "" {
+			e.Log.Info("removed the empty manifest of a run that stopped", "manifest", s.Partial)
+		} else {
+			e.Log.Warn("sealed the manifest of a run that stopped", "partial", s.Partial, "manifest", s.Name, "files", s.Files, "droppedBytes", s.Dropped)
+		}
+	}
+	e.manifest = NewManifest(e.tenantDir, e.Now())
+	defer func() {
+		name, err := e.manifest.Close(e.Now())
+		res.Manifest, res.ManifestFiles = name, e.manifest.Files()
+		if name != "" {
+			e.Log.Info("manifest written", "manifest", ManifestDir+"/"+name, "files", res.ManifestFiles)
+		}
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+	}()
 	if o.PeriodStart.IsZero() {
 		o.PeriodStart = o.PeriodEnd
 		if len(o.Windows) > 0 {
@@ -144,7 +188,6 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	if o.Cipher == 0 {
 		o.Cipher = cms.AES128CBC
 	}
-	res := &Result{}
 	var mu sync.Mutex
 	var pendingStop *time.Time // the state may not pass a pending recording
 	for i, w := range o.Windows {
@@ -268,7 +311,7 @@ func NextState(previous *time.Time, periodStart, periodEnd time.Time, pendingSto
 // outcome is what handling one recording gave.
 type outcome struct {
 	downloaded, skipped, failed, total, pending int
-	filtered, rewrapped, repaired               int
+	filtered, rewrapped, repaired, receipts     int
 	failures, conflicts                         []string
 	pendingStop                                 *time.Time
 	fatal                                       error
@@ -283,6 +326,7 @@ func (r *Result) add(o outcome) {
 	r.Filtered += o.filtered
 	r.Rewrapped += o.rewrapped
 	r.Repaired += o.repaired
+	r.Receipts += o.receipts
 	r.Failures = append(r.Failures, o.failures...)
 	r.Conflicts = append(r.Conflicts, o.conflicts...)
 }
@@ -335,6 +379,9 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 		return out
 	}
 	folder, err := o.FolderPath(stop)
+	if err == nil {
+		err = CheckFolderRoot(folder)
+	}
 	if err != nil {
 		out.total++
 		out.fail("recording %s: %v", rec.ID, err)
@@ -447,6 +494,17 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 		out.downloaded++
 	default:
 		out.skipped++
+	}
+	// Every file of the recording is on disk and verified: tell the
+	// server, one receipt per media file, with the SHA-256 of the
+	// server's stored bytes that rcbs verified.
+	if e.Receipts != nil && err == nil && !o.MetadataOnly && out.failed == 0 && out.pending == 0 && out.filtered == 0 && len(rec.MediaFiles) > 0 {
+		receipts := make([]Receipt, 0, len(rec.MediaFiles))
+		for _, m := range rec.MediaFiles {
+			receipts = append(receipts, Receipt{RecordingID: rec.ID, MediaID: m.MediaID, SHA256: m.SHA256})
+		}
+		e.Receipts.Add(receipts...)
+		out.receipts += len(receipts)
 	}
 	return out
 }

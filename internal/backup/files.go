@@ -289,12 +289,19 @@ func (e *Engine) media(ctx context.Context, dir, recID string, m apiclient.Media
 	if err := os.Rename(partial, final); err != nil {
 		return 0, fmt.Errorf("cannot rename %s: %w", partial, err)
 	}
+	sum, size := m.SHA256, wantSize
 	if encryptHere {
-		if sum, _, err := fileSHA256(final); err == nil {
-			verified.add(m.MediaID, final, sum, content)
+		// Its bytes are rcbs's own CMS, not the server's: listed as
+		// written.
+		if sum, size, err = fileSHA256(final); err != nil {
+			return 0, fmt.Errorf("cannot read the file just written: %w", err)
 		}
+		verified.add(m.MediaID, final, sum, content)
 	} else {
 		verified.add(m.MediaID, final, m.SHA256, m.ContentSHA256)
+	}
+	if err := e.list(final, size, sum, content, recID, m.MediaID); err != nil {
+		return 0, err
 	}
 	switch result {
 	case mediaRewrapped:
@@ -418,8 +425,27 @@ func (e *Engine) metadata(dir string, rec apiclient.Recording) (bool, error) {
 	if err := writeAtomic(final, doc); err != nil {
 		return false, err
 	}
+	sum := sha256.Sum256(doc)
+	if err := e.list(final, int64(len(doc)), hex.EncodeToString(sum[:]), "", rec.ID, ""); err != nil {
+		return false, err
+	}
 	e.Reporter.Transferred(int64(len(doc)))
 	return true, nil
+}
+
+// list adds the file just written at path to the run's manifest.
+func (e *Engine) list(path string, size int64, sha, content, recID, mediaID string) error {
+	if e.manifest == nil {
+		return nil
+	}
+	rel, err := filepath.Rel(e.tenantDir, path)
+	if err != nil {
+		return err
+	}
+	if err := e.manifest.Add(ManifestLine{Path: filepath.ToSlash(rel), Size: size, SHA256: sha, ContentSHA256: content, RecordingID: recID, MediaID: mediaID}); err != nil {
+		return fmt.Errorf("stored, but not listed in the manifest: %w", err)
+	}
+	return nil
 }
 
 // filterRecord keeps the attributes the include/exclude lists allow, in

@@ -140,3 +140,19 @@ func (e *Engine) claimFolder(dir string) (release func()) {
 		<-busy
 	}
 }
+
+// CheckFolderRoot refuses a recording folder (recordingFolderFormat for a
+// stop time, slash-separated) whose first folder, in targetDir/<tenant>,
+// would be one of the names rcbs keeps there: the manifests folder and
+// the receipts file (and its temporary name). Date fields give digits, so
+// only a format that starts with such literal text ('manifests'/yyyy)
+// meets one.
+func CheckFolderRoot(folder string) error {
+	first, _, _ := strings.Cut(folder, "/")
+	for _, name := range []string{ManifestDir, ReceiptsFile, "." + ReceiptsFile + vault.PartialSuffix} {
+		if SameName(first, name) {
+			return fmt.Errorf("recordingFolderFormat gives the folder %q, which is rcbs's own %s in targetDir/<tenant>; start the format with a date field or other text", first, name)
+		}
+	}
+	return nil
+}
