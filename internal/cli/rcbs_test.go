@@ -438,7 +438,8 @@ func (e *vaultEnv) ids() []string {
 }
 
 // targetFiles lists the files rcbs left in target, relative, without its
-// lock and state files, and the temporary (.partial) ones apart.
+// lock and state files, manifests and receipts, and the temporary
+// (.partial) ones apart.
 func targetFiles(t *testing.T, target string) (final, partial []string) {
 	t.Helper()
 	err := filepath.WalkDir(target, func(path string, d fs.DirEntry, err error) error {
@@ -446,8 +447,11 @@ func targetFiles(t *testing.T, target string) (final, partial []string) {
 			return err
 		}
 		rel, _ := filepath.Rel(target, path)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
 		switch {
 		case rel == backup.LockFile || rel == backup.StateFile || d.Name() == backup.VerifiedFile:
+		case len(parts) == 3 && (parts[1] == backup.ManifestDir || parts[1] == backup.ReceiptsFile):
+		case len(parts) == 2 && parts[1] == backup.ReceiptsFile:
 		case strings.HasSuffix(d.Name(), ".partial"):
 			partial = append(partial, rel)
 		default:
@@ -591,7 +595,8 @@ func TestRCBSGuideExamples(t *testing.T) {
 
 	r = runRCBS(t, rcbsPassword, nil, "check", "-inkey", e.keyPath, "-target", target)
 	wantSuccess(t, r)
-	if !strings.Contains(r.stdout, "checked 2 records: 4 media files ok, 0 bad") {
+	// Four media files and two records.
+	if r.stdout != "6 files verified, 0 missing, 0 altered, 0 undecryptable\n" {
 		t.Errorf("check output:\n%s", r.stdout)
 	}
 	// One flipped byte: check fails and names the file.
@@ -599,10 +604,11 @@ func TestRCBSGuideExamples(t *testing.T) {
 	b[len(b)/2] ^= 0x01
 	os.WriteFile(someFile, b, 0o644)
 	r = runRCBS(t, rcbsPassword, nil, "check", "-inkey", e.keyPath, "-target", target)
-	if r.code == 0 || !strings.Contains(r.stdout, "BAD      "+someFile) {
+	if r.code != 1 || !strings.Contains(r.stdout, "ALTERED       "+someFile+": SHA-256 ") ||
+		!strings.HasSuffix(r.stdout, "\n5 files verified, 0 missing, 1 altered, 0 undecryptable\n") {
 		t.Errorf("check after corrupting %s: exit %d\n%s%s", someFile, r.code, r.stdout, r.stderr)
 	}
-	if strings.Count(r.stdout, "BAD") != 1 {
+	if strings.Count(r.stdout, "\n") != 2 {
 		t.Errorf("check names other files than the corrupted one:\n%s", r.stdout)
 	}
 
@@ -912,6 +918,16 @@ func TestRCBSResumeAfterKill(t *testing.T) {
 		t.Fatalf("the state file was written by a killed run: %v", st)
 	}
 	mediaBefore, _, _, _ := proxy.counts()
+	// The killed run's manifest is unfinished, and lists every file it
+	// renamed into place.
+	mdir := filepath.Join(target, rcbsTenant, backup.ManifestDir)
+	partials, _ := filepath.Glob(filepath.Join(mdir, "*.jsonl.partial"))
+	if len(partials) != 1 {
+		t.Fatalf("unfinished manifests %v", partials)
+	}
+	if b, _ := os.ReadFile(partials[0]); strings.Count(string(b), "\n") != len(final) {
+		t.Errorf("the killed run's manifest lists %d files, want the %d it wrote:\n%s", strings.Count(string(b), "\n"), len(final), b)
+	}
 
 	got, r := backupOK(t, cfg, nil)
 	if want := (batch{downloaded: 2*recordings - len(final), skipped: len(final), total: 2 * recordings}); got != want {
@@ -930,6 +946,24 @@ func TestRCBSResumeAfterKill(t *testing.T) {
 	if len(ranges) != 1 || ranges[0] == "bytes=0-" {
 		t.Errorf("the half file was not resumed by range: %v", ranges)
 	}
+	// The rerun sealed the killed run's manifest first, then wrote its
+	// own after it: between them every file is listed once, and the
+	// chain holds.
+	names := manifestsOf(t, target)
+	if len(names) != 2 {
+		t.Fatalf("manifests %v", names)
+	}
+	sealed, own := readManifest(t, target, names[0]), readManifest(t, target, names[1])
+	if !sealed.seal.Recovered || sealed.seal.Files != len(final) || sealed.seal.PrevManifest != "" {
+		t.Errorf("the sealed manifest: %+v", sealed.seal)
+	}
+	if own.seal.Recovered || own.seal.PrevManifest != names[0] || own.seal.Files != 2*recordings-len(final) {
+		t.Errorf("the rerun's manifest: %+v", own.seal)
+	}
+	if left, _ := filepath.Glob(filepath.Join(mdir, "*.partial")); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+	wantCheck(t, 0, 2*recordings, 0, 0, 0, "-target", target)
 }
 
 // TestRCBSInstances runs four instances (totalRcbsInstances=4) into four
@@ -1257,8 +1291,7 @@ func TestRCBSPendingMedia(t *testing.T) {
 // TestRCBSContentHash: against the real server, rcbs keeps each media
 // file's contentSha256 (the plaintext's) in .rcbs-verified.json, which is
 // what tells a re-wrapped file from other content later, and rcbs check
-// decrypts every file to it: a record whose contentSha256 was changed is
-// reported.
+// decrypts every file to it; a record changed on disk is reported.
 func TestRCBSContentHash(t *testing.T) {
 	e := newVaultEnv(t, false)
 	plain := plaintext(5, 4000)
@@ -1290,8 +1323,9 @@ func TestRCBSContentHash(t *testing.T) {
 	if err := os.WriteFile(record, bytes.ReplaceAll(b, []byte(wantContent), []byte(hex.EncodeToString(other[:]))), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The record is listed in the run's manifest: changed, it is altered.
 	r := runRCBS(t, rcbsPassword, nil, "check", "-inkey", e.keyPath, "-target", target)
-	if r.code != 1 || !strings.Contains(r.stdout, "the record's contentSha256 is") {
+	if r.code != 1 || !strings.Contains(r.stdout, "ALTERED       "+record+": SHA-256 ") || !strings.Contains(r.stdout, "1 files verified, 0 missing, 1 altered, 0 undecryptable") {
 		t.Errorf("check of a record with another contentSha256: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
