@@ -83,6 +83,13 @@ func (m *backupMain) ParseFlags(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The first folder of recordingFolderFormat lies beside rcbs's own
+	// manifests and receipts in targetDir/<tenant>.
+	if folder, err := config.FolderPath(cfg.RecordingFolderFormat, time.Date(2018, 2, 12, 19, 30, 14, 0, time.UTC)); err == nil {
+		if err := backup.CheckFolderRoot(folder); err != nil {
+			return usagef("%s: recordingFolderFormat %q: %v", m.config, cfg.RecordingFolderFormat, err)
+		}
+	}
 	m.cfg = cfg
 	return nil
 }
@@ -104,6 +111,14 @@ var rcbsBackoff func(n int) time.Duration
 // rcbsLimits bound the JSON answers read; zero fields are apiclient's
 // defaults (tests lower them).
 var rcbsLimits apiclient.Limits
+
+// rcbsReceiptWait is the most a run waits at its end for its receipts to
+// be sent; rcbsReceiptBackoff, when set, replaces the sender's pause
+// between failed attempts (tests shorten both).
+var (
+	rcbsReceiptWait    = 30 * time.Second
+	rcbsReceiptBackoff func(n int) time.Duration
+)
 
 func (m *backupMain) client() (*apiclient.Client, error) {
 	user, password, err := m.credentials()
@@ -233,12 +248,29 @@ func (m *backupMain) Run(ctx context.Context) error {
 	if s3src != nil {
 		log.Info("media come straight from S3", "bucket", s3src.Bucket(), "prefix", s3src.Prefix(), "endpoint", s3src.Endpoint(), "awsProxy", m.cfg.AWSProxy())
 	}
+	// Receipts go to the server in the background as recordings are
+	// verified; those left from the last run go first.
+	receipts := &backup.ReceiptSender{Client: client, Log: log, File: filepath.Join(target, me.Tenant, backup.ReceiptsFile), Backoff: rcbsReceiptBackoff}
+	if err := receipts.Start(ctx); err != nil {
+		log.Warn("receipts", "err", err)
+	}
 	console := newConsole(m.app.Stdout)
-	engine := &backup.Engine{Client: client, S3: s3src, Options: opts, Reporter: console, Log: log, Now: m.app.Now}
+	engine := &backup.Engine{Client: client, S3: s3src, Options: opts, Reporter: console, Log: log, Now: m.app.Now, Receipts: receipts}
 	res, runErr := engine.Run(ctx)
 	console.finish()
 	if res != nil {
 		m.summary(res, log)
+	}
+	wait := rcbsReceiptWait
+	if ctx.Err() != nil {
+		wait = 0 // interrupted: keep them for the next run, at once
+	}
+	stats := receipts.Finish(wait)
+	line := fmt.Sprintf("receipts: %d accepted, %d rejected, %d pending", stats.Accepted, stats.Rejected, stats.Pending)
+	fmt.Fprintln(m.app.Stdout, line)
+	log.Info(line, "stopped", stats.Stopped)
+	if stats.SaveErr != nil {
+		fmt.Fprintf(m.app.Stderr, "rcbs: warning: cannot keep the %d unsent receipt(s) for the next run: %v\n", stats.Pending, stats.SaveErr)
 	}
 	if runErr != nil {
 		log.Error("run stopped", "err", runErr)

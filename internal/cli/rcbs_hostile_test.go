@@ -61,10 +61,11 @@ type hostileServer struct {
 	nextURL  func(page int, own string) string                                  // replaces the next link of page (0-based)
 	onMedia  func(w http.ResponseWriter, r *http.Request, m *hostileMedia) bool // true: handled
 	onList   func(w http.ResponseWriter, r *http.Request) bool
-	settings any      // the answer of /me/settings/rcbs; nil: 404
-	lists    int      // search requests
-	paths    []string // every request path
-	noAuth   []string // requests that came without credentials
+	settings any              // the answer of /me/settings/rcbs; nil: 404
+	receipts http.HandlerFunc // POST /api/v2/backups/receipts; nil: 404, as an older server
+	lists    int              // search requests
+	paths    []string         // every request path
+	noAuth   []string         // requests that came without credentials
 }
 
 func newHostileServer(t *testing.T) *hostileServer {
@@ -162,6 +163,8 @@ func (h *hostileServer) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSONAnswer(w, 200, settings)
 	case r.URL.Path == "/api/v2/recordings":
 		h.list(w, r)
+	case r.URL.Path == "/api/v2/backups/receipts" && r.Method == http.MethodPost && h.receiptsHandler() != nil:
+		h.receiptsHandler()(w, r)
 	case strings.HasPrefix(r.URL.Path, "/api/v2/recordings/"):
 		rest := strings.TrimPrefix(r.URL.Path, "/api/v2/recordings/")
 		recID, mediaID, ok := strings.Cut(rest, "/media/")
@@ -180,6 +183,12 @@ func (h *hostileServer) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSONAnswer(w, 404, map[string]string{"code": "not_found", "message": "no such route"})
 	}
+}
+
+func (h *hostileServer) receiptsHandler() http.HandlerFunc {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.receipts
 }
 
 // serveHostileMedia answers as getMedia does: the stored bytes, their
