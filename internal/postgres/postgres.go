@@ -6,8 +6,8 @@
 // proves both). Where SQLite serialises every write on one connection,
 // PostgreSQL runs writers side by side, so the store takes row locks where
 // a read decides a write (UpdateRecording, PutMedia, DeleteRecording,
-// DeleteCertificate) and retries transactions the server aborts as
-// serialization failures or deadlocks.
+// DeleteCertificate, SwapMedia, legal holds, audit heads) and retries
+// transactions the server aborts as serialization failures or deadlocks.
 package postgres
 
 import (
@@ -41,7 +41,16 @@ type Store struct {
 	// Now stamps CreatedAt and UpdatedAt where the caller left them
 	// zero; tests may replace it before first use.
 	Now func() time.Time
+
+	// Enqueue puts jobs in the job queue inside tx and returns their ids,
+	// one per job in order (the queue's pgx driver, wired by the server);
+	// nil: effects with jobs fail.
+	Enqueue func(ctx context.Context, tx pgx.Tx, jobs []vault.Job) ([]int64, error)
 }
+
+// Pool is the store's connection pool, for the job queue, whose tables
+// live in the same database.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 var _ vault.Store = (*Store)(nil)
 

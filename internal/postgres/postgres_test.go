@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"callvault/internal/audit"
 	"callvault/internal/testenv"
 	"callvault/internal/vault"
 	"callvault/internal/vault/storetest"
@@ -27,6 +31,16 @@ func openTest(t *testing.T, dbURL string) *Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) vault.Store { return openTest(t, testenv.Postgres(t)) })
+}
+
+func TestCustody(t *testing.T) {
+	storetest.RunCustody(t, func(t *testing.T, enqueue storetest.Enqueue) vault.Store {
+		s := openTest(t, testenv.Postgres(t))
+		if enqueue != nil {
+			s.Enqueue = func(ctx context.Context, _ pgx.Tx, jobs []vault.Job) ([]int64, error) { return enqueue(ctx, jobs) }
+		}
+		return s
+	})
 }
 
 func TestMigrationsIdempotent(t *testing.T) {
@@ -239,5 +253,77 @@ func TestLikePattern(t *testing.T) {
 		if got := likePattern(pattern); got != want {
 			t.Errorf("likePattern(%q) = %q, want %q", pattern, got, want)
 		}
+	}
+}
+
+// TestAuditRetry appends audit entries in a transaction that then fails
+// in a way inTx retries: the retry appends them afresh, after the head as
+// committed, and the caller's entries stay as given.
+func TestAuditRetry(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, testenv.Postgres(t))
+	defer s.Close()
+	if err := s.Commit(ctx, vault.Effects{Audit: []vault.AuditEntry{{Tenant: "acme", Action: "first"}}}); err != nil {
+		t.Fatal(err)
+	}
+	fx := vault.Effects{Audit: []vault.AuditEntry{{Tenant: "acme", Action: "a"}, {Tenant: "globex", Action: "b"}, {Tenant: "acme", Action: "c"}}}
+	attempts := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		attempts++
+		if err := s.applyEffects(ctx, tx, fx); err != nil {
+			return err
+		}
+		if attempts == 1 {
+			return errRetry
+		}
+		return nil
+	})
+	if err != nil || attempts != 2 {
+		t.Fatalf("inTx = %v after %d attempts, want success at the second", err, attempts)
+	}
+	for _, e := range fx.Audit {
+		if e.Seq != 0 || e.Hash != "" || e.PrevHash != "" || !e.Time.IsZero() || e.Details != nil {
+			t.Errorf("the caller's entry was changed: %+v", e)
+		}
+	}
+	for tenant, want := range map[string][]string{"acme": {"first", "a", "c"}, "globex": {"b"}} {
+		head, err := s.AuditHead(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := audit.NewVerifier(tenant, audit.Anchor{})
+		var actions []string
+		err = s.ScanAudit(ctx, tenant, func(e vault.AuditEntry) error {
+			actions = append(actions, e.Action)
+			return v.Check(&e)
+		})
+		if err == nil {
+			err = v.End(audit.Anchor{Seq: head.Seq, Hash: head.Hash})
+		}
+		if err != nil || !slices.Equal(actions, want) {
+			t.Errorf("%s: chain %q, %v; want %q verified", tenant, actions, err, want)
+		}
+	}
+}
+
+// TestAuditStorable appends an entry with bytes PostgreSQL's TEXT refuses:
+// they are stored as U+FFFD, and the hash is over what is stored.
+func TestAuditStorable(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, testenv.Postgres(t))
+	defer s.Close()
+	e := vault.AuditEntry{Tenant: "acme", User: "bad\xff\x00name", Action: "login", Target: "ok", Details: []byte("{\"x\":\"\xfe\"}"), Outcome: vault.OutcomeDenied}
+	if err := s.Commit(ctx, vault.Effects{Audit: []vault.AuditEntry{e}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Audit(ctx, "acme", vault.AuditFilter{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Audit = %+v, %v", got, err)
+	}
+	if got[0].User != "bad\uFFFD\uFFFDname" || got[0].Target != "ok" || string(got[0].Details) != "{\"x\":\"\uFFFD\"}" {
+		t.Errorf("stored %q, %q, %q", got[0].User, got[0].Target, got[0].Details)
+	}
+	if audit.Hash(&got[0]) != got[0].Hash {
+		t.Error("the hash is not over the stored entry")
 	}
 }

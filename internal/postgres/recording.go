@@ -226,10 +226,50 @@ func (s *Store) Recording(ctx context.Context, tenant, id string, access vault.A
 // access, in (start time, id) order, after f.After. Recordings whose start
 // (stop) time is not known yet match no start (stop) time bound.
 func (s *Store) SearchRecordings(ctx context.Context, tenant string, f vault.SearchFilter, access vault.Access) ([]vault.Recording, error) {
-	var (
-		where strings.Builder
-		a     args
-	)
+	var a args
+	query := `SELECT ` + recordingColumns + ` FROM recordings r` + searchWhere(tenant, f, access, &a) + " ORDER BY r.start_ms, r.id"
+	if f.Limit > 0 { // zero fields do not filter
+		query += " LIMIT " + a.add(f.Limit)
+	}
+
+	rows, err := s.pool.Query(ctx, query, a...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: cannot search recordings of tenant %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	var recordings []vault.Recording
+	if f.Limit > 0 {
+		recordings = make([]vault.Recording, 0, min(f.Limit, 1000)) // the limit is the caller's, not a size hint
+	}
+	for rows.Next() {
+		r, _, err := scanRecording(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: cannot search recordings of tenant %q: %w", tenant, err)
+		}
+		recordings = append(recordings, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: cannot search recordings of tenant %q: %w", tenant, err)
+	}
+	return recordings, nil
+}
+
+// CountRecordings counts the recordings matching f (Limit and After
+// ignored), whoever may see them.
+func (s *Store) CountRecordings(ctx context.Context, tenant string, f vault.SearchFilter) (int64, error) {
+	f.After = nil
+	var a args
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM recordings r`+searchWhere(tenant, f, vault.Access{All: true}, &a), a...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: cannot count recordings of tenant %q: %w", tenant, err)
+	}
+	return n, nil
+}
+
+// searchWhere is the WHERE clause of a search on recordings r (f's
+// conditions, its cursor, the access rule), its arguments added to a.
+func searchWhere(tenant string, f vault.SearchFilter, access vault.Access, a *args) string {
+	var where strings.Builder
 	where.WriteString(` WHERE r.tenant = ` + a.add(tenant))
 	timeRange := func(column string, from, to time.Time) {
 		if from.IsZero() && to.IsZero() {
@@ -271,32 +311,8 @@ func (s *Store) SearchRecordings(ctx context.Context, tenant string, f vault.Sea
 		// seeks to instead of filtering from the start.
 		where.WriteString(" AND (r.start_ms, r.id) > (" + a.add(toMS(f.After.StartTime)) + ", " + a.add(f.After.ID) + ")")
 	}
-	where.WriteString(accessCondition(access, &a))
-	where.WriteString(" ORDER BY r.start_ms, r.id")
-	if f.Limit > 0 { // zero fields do not filter
-		where.WriteString(" LIMIT " + a.add(f.Limit))
-	}
-
-	rows, err := s.pool.Query(ctx, `SELECT `+recordingColumns+` FROM recordings r`+where.String(), a...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: cannot search recordings of tenant %q: %w", tenant, err)
-	}
-	defer rows.Close()
-	var recordings []vault.Recording
-	if f.Limit > 0 {
-		recordings = make([]vault.Recording, 0, min(f.Limit, 1000)) // the limit is the caller's, not a size hint
-	}
-	for rows.Next() {
-		r, _, err := scanRecording(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: cannot search recordings of tenant %q: %w", tenant, err)
-		}
-		recordings = append(recordings, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: cannot search recordings of tenant %q: %w", tenant, err)
-	}
-	return recordings, nil
+	where.WriteString(accessCondition(access, a))
+	return where.String()
 }
 
 // likePattern turns a search pattern, where '*' is any run of characters
@@ -319,19 +335,36 @@ func likePattern(pattern string) string {
 }
 
 // DeleteRecording removes a recording, its terms, media and media_certs
-// rows and returns the media rows removed; ErrNotFound. It locks the
-// recording first, as PutMedia and UpdateRecording do, so they wait for
-// it rather than deadlock with it.
+// rows and returns the media rows removed; ErrNotFound, or ErrHeld when a
+// legal hold keeps it.
 func (s *Store) DeleteRecording(ctx context.Context, tenant, id string) ([]vault.Media, error) {
+	return s.DeleteRecordingFx(ctx, tenant, id, nil)
+}
+
+// DeleteRecordingFx is DeleteRecording with effects written in its
+// transaction. It locks the recording first, as PutMedia and
+// UpdateRecording do, so they wait for it rather than deadlock with it;
+// the lock also orders it with CreateLegalHold, which share-locks the
+// recordings it names: a hold by id either commits first (and the check
+// below, a later statement, sees it) or finds the recording gone. A hold by
+// filter made meanwhile comes after: it holds what exists when it commits.
+// fx runs in every attempt, on that attempt's media.
+func (s *Store) DeleteRecordingFx(ctx context.Context, tenant, id string, fx func([]vault.Media) vault.Effects) ([]vault.Media, error) {
 	var media []vault.Media
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var rid int64
-		err := tx.QueryRow(ctx, `SELECT rid FROM recordings WHERE tenant = $1 AND id = $2 FOR UPDATE`, tenant, id).Scan(&rid)
+		media = nil
+		r, rid, err := scanRecording(tx.QueryRow(ctx, `SELECT `+recordingColumns+` FROM recordings r
+			WHERE r.tenant = $1 AND r.id = $2 FOR UPDATE`, tenant, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return vault.ErrNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if holds, err := holdsOf(ctx, tx, &r); err != nil {
+			return err
+		} else if len(holds) > 0 {
+			return fmt.Errorf("%w: %s", vault.ErrHeld, strings.Join(holds, ", "))
 		}
 		rows, err := tx.Query(ctx, `DELETE FROM media WHERE tenant = $1 AND recording_id = $2 RETURNING `+mediaColumns, tenant, id)
 		if err != nil {
@@ -340,14 +373,19 @@ func (s *Store) DeleteRecording(ctx context.Context, tenant, id string) ([]vault
 		if media, err = collect(rows, scanMedia); err != nil {
 			return err
 		}
+		slices.SortFunc(media, func(a, b vault.Media) int { return strings.Compare(a.MediaID, b.MediaID) })
 		// Terms and media_certs go by cascade.
-		_, err = tx.Exec(ctx, `DELETE FROM recordings WHERE rid = $1`, rid)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM recordings WHERE rid = $1`, rid); err != nil {
+			return err
+		}
+		if fx != nil {
+			return s.applyEffects(ctx, tx, fx(media))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: cannot delete recording %q of tenant %q: %w", id, tenant, err)
 	}
-	slices.SortFunc(media, func(a, b vault.Media) int { return strings.Compare(a.MediaID, b.MediaID) })
 	return media, nil
 }
 
@@ -407,19 +445,8 @@ func (s *Store) PutMedia(ctx context.Context, m vault.Media) (vault.Media, bool,
 			existing = previous
 			return nil
 		}
-		if len(m.CertAliases) > 0 {
-			rows, err := tx.Query(ctx, `SELECT alias FROM certificates WHERE tenant = $1 AND alias = ANY($2) FOR SHARE`,
-				m.Tenant, textArray(m.CertAliases))
-			if err != nil {
-				return err
-			}
-			present, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			if len(present) != len(slices.Compact(slices.Sorted(slices.Values(m.CertAliases)))) {
-				return fmt.Errorf("%w: a certificate the file is encrypted for was deleted", vault.ErrConflict)
-			}
+		if err := lockCertificates(ctx, tx, m.Tenant, m.CertAliases); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO media
 			(tenant, recording_id, media_id, type, encrypted, cert_aliases, size, sha256, blob_key, created_ms, content_sha256)
@@ -444,6 +471,30 @@ func (s *Store) PutMedia(ctx context.Context, m vault.Media) (vault.Media, bool,
 			m.MediaID, m.RecordingID, m.Tenant, classify(err))
 	}
 	return existing, stored, nil
+}
+
+// lockCertificates share-locks the tenant's certificates of aliases until
+// tx ends and fails with ErrConflict unless every one still exists (one
+// deleted while a file was encrypted for it). DeleteCertificate locks its
+// row for update, so it either sees the media row that names it or
+// deletes first and makes this fail.
+func lockCertificates(ctx context.Context, tx pgx.Tx, tenant string, aliases []string) error {
+	if len(aliases) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT alias FROM certificates WHERE tenant = $1 AND alias = ANY($2) FOR SHARE`,
+		tenant, textArray(aliases))
+	if err != nil {
+		return err
+	}
+	present, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if len(present) != len(slices.Compact(slices.Sorted(slices.Values(aliases)))) {
+		return fmt.Errorf("%w: a certificate the file is encrypted for was deleted", vault.ErrConflict)
+	}
+	return nil
 }
 
 // MediaOf returns the media rows of the given recordings, by recording

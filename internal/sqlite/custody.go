@@ -23,6 +23,9 @@ func (s *Store) applyEffects(ctx context.Context, tx *sql.Tx, fx vault.Effects) 
 		if err != nil {
 			return fmt.Errorf("cannot queue jobs: %w", err)
 		}
+		if len(ids) != len(fx.Jobs) {
+			return fmt.Errorf("cannot queue jobs: the queue returned %d ids for %d jobs", len(ids), len(fx.Jobs))
+		}
 		now := toMS(s.now())
 		for i, id := range ids {
 			j := fx.Jobs[i]
@@ -217,11 +220,15 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, tenant string, cutoff tim
 	return n, nil
 }
 
-// CreateLegalHold stores a hold.
+// CreateLegalHold stores a hold; ErrNotFound if a recording it names
+// does not exist.
 func (s *Store) CreateLegalHold(ctx context.Context, h vault.LegalHold, fx vault.Effects) error {
 	filter, err := marshalFilter(h.Filter)
 	if err != nil {
 		return err
+	}
+	if h.CreatedAt.IsZero() {
+		h.CreatedAt = s.now()
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO legal_holds (tenant, id, name, reason, filter, filter_query, created_by, created_ms)
@@ -229,6 +236,13 @@ func (s *Store) CreateLegalHold(ctx context.Context, h vault.LegalHold, fx vault
 			return classify(err)
 		}
 		for _, id := range h.RecordingIDs {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM recordings WHERE tenant = ? AND id = ?`, h.Tenant, id).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: recording %q", vault.ErrNotFound, id)
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO legal_hold_recordings (tenant, hold_id, recording_id) VALUES (?, ?, ?)
 				ON CONFLICT DO NOTHING`, h.Tenant, h.ID, id); err != nil {
 				return err
@@ -348,6 +362,9 @@ func (s *Store) LegalHold(ctx context.Context, tenant, id string) (vault.LegalHo
 // ReleaseLegalHold marks an active hold released; ErrNotFound when there
 // is no active hold of that id.
 func (s *Store) ReleaseLegalHold(ctx context.Context, tenant, id, by string, at time.Time, fx vault.Effects) error {
+	if at.IsZero() {
+		at = s.now() // a zero time would leave the hold active
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE legal_holds SET released_by = ?, released_ms = ? WHERE tenant = ? AND id = ? AND released_ms = 0`,
 			by, toMS(at), tenant, id)
@@ -426,8 +443,12 @@ func holdsOf(ctx context.Context, q querier, r *vault.Recording) ([]string, erro
 // it replaced.
 func (s *Store) PutReceipts(ctx context.Context, tenant string, receipts []vault.Receipt, fx vault.Effects) ([]string, error) {
 	refused := make([]string, len(receipts))
+	now := s.now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for i, rc := range receipts {
+			if rc.At.IsZero() {
+				rc.At = now
+			}
 			var current string
 			err := tx.QueryRowContext(ctx, `SELECT sha256 FROM media WHERE tenant = ? AND recording_id = ? AND media_id = ?`,
 				tenant, rc.RecordingID, rc.MediaID).Scan(&current)
@@ -486,10 +507,10 @@ func (s *Store) BackupStates(ctx context.Context, tenant string, ids []string) (
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			id                string
-			media, receipted  int
-			atMS              int64
-			by                string
+			id               string
+			media, receipted int
+			atMS             int64
+			by               string
 		)
 		if err := rows.Scan(&id, &media, &receipted, &atMS, &by); err != nil {
 			return nil, err

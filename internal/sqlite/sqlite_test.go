@@ -36,6 +36,31 @@ func TestStoreFile(t *testing.T) {
 	})
 }
 
+// openCustody opens a store for the custody suite, its job hook wired to
+// the suite's queue.
+func openCustody(t *testing.T, path string, enqueue storetest.Enqueue) vault.Store {
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enqueue != nil {
+		s.Enqueue = func(ctx context.Context, _ *sql.Tx, jobs []vault.Job) ([]int64, error) { return enqueue(ctx, jobs) }
+	}
+	return s
+}
+
+func TestCustodyMemory(t *testing.T) {
+	storetest.RunCustody(t, func(t *testing.T, enqueue storetest.Enqueue) vault.Store {
+		return openCustody(t, ":memory:", enqueue)
+	})
+}
+
+func TestCustodyFile(t *testing.T) {
+	storetest.RunCustody(t, func(t *testing.T, enqueue storetest.Enqueue) vault.Store {
+		return openCustody(t, filepath.Join(t.TempDir(), "callvault.db"), enqueue)
+	})
+}
+
 func TestReopenKeepsData(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "callvault.db")

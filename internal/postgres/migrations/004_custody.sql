@@ -36,7 +36,7 @@ CREATE TABLE legal_holds (
 	name        TEXT COLLATE "C" NOT NULL,
 	reason      TEXT COLLATE "C" NOT NULL DEFAULT '',
 	filter      TEXT COLLATE "C" NOT NULL DEFAULT '', -- JSON of vault.SearchFilter, '' = by ids only
-	filter_query TEXT   NOT NULL DEFAULT '',
+	filter_query TEXT COLLATE "C" NOT NULL DEFAULT '',
 	created_by  TEXT COLLATE "C" NOT NULL DEFAULT '',
 	created_ms  BIGINT NOT NULL,
 	released_by TEXT COLLATE "C" NOT NULL DEFAULT '',
@@ -44,12 +44,13 @@ CREATE TABLE legal_holds (
 	PRIMARY KEY (tenant, id)
 );
 
--- Recordings a hold names by id. No foreign key to recordings: a held
--- recording cannot be deleted, and a hold may name one before it arrives.
+-- Recordings a hold names by id (each existed when the hold was made). No
+-- foreign key to recordings: a held recording cannot be deleted, which the
+-- store checks in the delete's own transaction.
 CREATE TABLE legal_hold_recordings (
-	tenant       TEXT NOT NULL,
-	hold_id      TEXT NOT NULL,
-	recording_id TEXT NOT NULL,
+	tenant       TEXT COLLATE "C" NOT NULL,
+	hold_id      TEXT COLLATE "C" NOT NULL,
+	recording_id TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (tenant, hold_id, recording_id),
 	FOREIGN KEY (tenant, hold_id) REFERENCES legal_holds (tenant, id) ON DELETE CASCADE
 );
@@ -70,10 +71,10 @@ CREATE TABLE backup_receipts (
 -- Hashes of files a media row pointed to before a re-wrap: a receipt for
 -- one of them still counts.
 CREATE TABLE media_prior_hashes (
-	tenant       TEXT NOT NULL,
-	recording_id TEXT NOT NULL,
-	media_id     TEXT NOT NULL,
-	sha256       TEXT NOT NULL,
+	tenant       TEXT COLLATE "C" NOT NULL,
+	recording_id TEXT COLLATE "C" NOT NULL,
+	media_id     TEXT COLLATE "C" NOT NULL,
+	sha256       TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (tenant, recording_id, media_id, sha256),
 	FOREIGN KEY (tenant, recording_id, media_id) REFERENCES media (tenant, recording_id, media_id) ON DELETE CASCADE
 );

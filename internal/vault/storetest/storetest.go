@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite every vault.Store must pass:
 // the sqlite store runs it always, the postgres store when a server is at
 // hand. It speaks only vault's types, so one suite proves every backend.
+// Run covers the store at large; RunCustody its custody part
+// (vault.CustodyStore), with a fake job queue the store's hook calls.
 //
 // Besides what vault.Store documents, it pins down what the service relies
 // on and the interface leaves open:
