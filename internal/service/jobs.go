@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"callvault/internal/audit"
@@ -327,22 +329,52 @@ func (s *Service) rewrap(ctx context.Context, run JobRun, a RewrapArgs) error {
 		if len(batch) == 0 {
 			break
 		}
-		for _, m := range batch {
-			afterRec, afterMedia = m.RecordingID, m.MediaID
-			if err := s.rewrapOne(ctx, a, m, oldKey, newCert, newKey); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+		// Files are independent: a few at once keep the cores busy with
+		// the RSA work (one private-key operation to unwrap, one to
+		// check) while others wait on storage.
+		var (
+			mu      sync.Mutex
+			wg      sync.WaitGroup
+			feed    = make(chan vault.Media)
+			yielded bool
+		)
+		for range s.rewrapWorkers() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for m := range feed {
+					err := s.rewrapOne(ctx, a, m, oldKey, newCert, newKey)
+					mu.Lock()
+					if err != nil && ctx.Err() == nil {
+						p.Failed++
+						failures = append(failures, fmt.Sprintf("%s/%s: %v", m.RecordingID, m.MediaID, err))
+						s.log().Error("cannot re-wrap a media file", "tenant", a.Tenant, "recording", m.RecordingID, "media", m.MediaID, "from", a.From, "to", a.To, "err", err)
+					} else if err == nil {
+						p.Done++
+					}
+					if (p.Done+p.Failed)%10 == 0 {
+						s.setProgress(ctx, run.ID, p, "")
+					}
+					mu.Unlock()
 				}
-				p.Failed++
-				failures = append(failures, fmt.Sprintf("%s/%s: %v", m.RecordingID, m.MediaID, err))
-				s.log().Error("cannot re-wrap a media file", "tenant", a.Tenant, "recording", m.RecordingID, "media", m.MediaID, "from", a.From, "to", a.To, "err", err)
-			} else {
-				p.Done++
+			}()
+		}
+		for _, m := range batch {
+			if ctx.Err() != nil || time.Now().After(run.Until) {
+				yielded = true
+				break
 			}
-			if time.Now().After(run.Until) {
-				s.setProgress(ctx, run.ID, p, "")
-				return ErrContinue
-			}
+			afterRec, afterMedia = m.RecordingID, m.MediaID
+			feed <- m
+		}
+		close(feed)
+		wg.Wait()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if yielded {
+			s.setProgress(ctx, run.ID, p, "")
+			return ErrContinue
 		}
 		s.setProgress(ctx, run.ID, p, "")
 	}
@@ -441,4 +473,12 @@ func (s *Service) checkRewrapped(ctx context.Context, key, verify, contentSHA256
 		return got, nil
 	}
 	return "", nil
+}
+
+// rewrapWorkers is how many files a re-wrap works on at once.
+func (s *Service) rewrapWorkers() int {
+	if s.RewrapWorkers > 0 {
+		return s.RewrapWorkers
+	}
+	return max(2, runtime.GOMAXPROCS(0))
 }

@@ -40,6 +40,9 @@ type Service struct {
 	// DisableAudit turns the audit trail off. Only benchmarks that
 	// measure the trail's cost set it; serve never does.
 	DisableAudit bool
+	// RewrapWorkers is how many files a re-wrap job works on at once
+	// (0: the number of CPUs, at least 2).
+	RewrapWorkers int
 
 	heldMu sync.Mutex
 	held   map[string]int

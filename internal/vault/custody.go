@@ -67,6 +67,9 @@ type Job struct {
 	// MaxAttempts is how often the job is tried before it is given up
 	// (0: the queue's default).
 	MaxAttempts int
+	// Unique: not queued when a job of the same kind and arguments is
+	// waiting or running (the answer names that job instead).
+	Unique bool
 }
 
 // Effects are written in the same transaction as the change they go with:
