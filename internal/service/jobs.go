@@ -318,7 +318,13 @@ func (s *Service) rewrap(ctx context.Context, run JobRun, a RewrapArgs) error {
 	if err != nil {
 		return err
 	}
-	p := vault.JobProgress{Done: prog.Done, Failed: 0, Total: prog.Done + int64(from.DeployedCount)}
+	// Done is counted from what is left on the old certificate, so files
+	// swapped by an attempt that died before recording its progress
+	// still count; files added for the old certificate meanwhile raise
+	// the total.
+	left := int64(from.DeployedCount)
+	p := vault.JobProgress{Total: max(prog.Total, left)}
+	p.Done = p.Total - left
 	var afterRec, afterMedia string
 	var failures []string
 	for {
