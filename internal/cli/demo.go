@@ -93,7 +93,20 @@ func (m *demoMain) setUp(ctx context.Context, srv *server.Server) error {
 			return fmt.Errorf("cannot ingest sample metadata %s: %w", rec.ID, err)
 		}
 	}
-	fmt.Fprintf(m.app.Stdout, "demo tenant created in %s\n  login:    admin@%s\n  password: %s   (shown once; keep it)\n  certificate %s assigned for voice and screen; %d sample recordings ingested\n",
-		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()))
+	// Custody on show: a legal hold on the first sample, and retention
+	// settings that wait for the backup (a period long enough that the
+	// 2015 samples stay: a demo should not delete its own data).
+	first := samples.Recordings()[0].ID
+	hold, err := srv.Svc.CreateLegalHold(ctx, admin, service.LegalHoldInput{Name: "Demo: complaint 2015-09",
+		Reason: "shows a legal hold; release it on the Legal holds page", RecordingIDs: []string{first}})
+	if err != nil {
+		return fmt.Errorf("cannot create the demo legal hold: %w", err)
+	}
+	if err := srv.Svc.SetRetention(ctx, admin, vault.RetentionSettings{RetentionDays: 36500, RequireBackup: true, MaxBackupWaitDays: 0}); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.app.Stdout, "demo tenant created in %s\n  login:    admin@%s\n  password: %s   (shown once; keep it)\n  certificate %s assigned for voice and screen; %d sample recordings ingested\n"+
+		"  legal hold %q keeps %s; retention 36500 days, waiting for a backup receipt (Admin > Retention, Legal holds, Audit)\n",
+		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()), hold.Name, first)
 	return nil
 }
