@@ -255,8 +255,8 @@ type Store interface {
 
 	// AcquireLease takes or renews the named lease for holder until the
 	// given time, and reports false while another holder's lease is
-	// unexpired at now. Replicas use it so that only one of them runs the
-	// retention sweep at a time.
+	// unexpired at now. Unused since the job queue (River) elects the
+	// replica that queues the periodic sweep; kept for one release.
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 
 	// Sessions of the browser UI, stored by the SHA-256 of their token.
