@@ -160,7 +160,6 @@ type Verifier struct {
 	Tenant  string
 	next    int64
 	prev    string
-	started bool
 	hasher  Hasher
 	// Verified counts the entries checked so far.
 	Verified int64

@@ -91,7 +91,8 @@ func FuzzCanonical(f *testing.F) {
 		if back.Seq != 7 || back.Time != "2026-01-01T00:00:00.123Z" || back.PrevHash != "p" {
 			t.Fatalf("read back %+v", back)
 		}
-		if Hash(&e) != Hash(&e) {
+		copied := e
+		if Hash(&e) != Hash(&copied) {
 			t.Fatal("hash is not deterministic")
 		}
 	})
