@@ -157,10 +157,10 @@ func (e *BrokenError) Error() string {
 
 // Verifier walks one tenant's entries in seq order.
 type Verifier struct {
-	Tenant  string
-	next    int64
-	prev    string
-	hasher  Hasher
+	Tenant string
+	next   int64
+	prev   string
+	hasher Hasher
 	// Verified counts the entries checked so far.
 	Verified int64
 }
