@@ -380,7 +380,9 @@ func (e *Engine) recording(ctx context.Context, rec apiclient.Recording) (out ou
 	}
 	folder, err := o.FolderPath(stop)
 	if err == nil {
-		err = CheckFolderRoot(folder)
+		if err = CheckFolderRoot(folder); err != nil {
+			err = fmt.Errorf("recordingFolderFormat: %w", err)
+		}
 	}
 	if err != nil {
 		out.total++

@@ -149,9 +149,13 @@ func (e *Engine) claimFolder(dir string) (release func()) {
 // meets one.
 func CheckFolderRoot(folder string) error {
 	first, _, _ := strings.Cut(folder, "/")
-	for _, name := range []string{ManifestDir, ReceiptsFile, "." + ReceiptsFile + vault.PartialSuffix} {
-		if SameName(first, name) {
-			return fmt.Errorf("recordingFolderFormat gives the folder %q, which is rcbs's own %s in targetDir/<tenant>; start the format with a date field or other text", first, name)
+	for _, own := range []struct{ name, what string }{
+		{ManifestDir, "manifests folder"},
+		{ReceiptsFile, "file of unsent receipts"},
+		{"." + ReceiptsFile + vault.PartialSuffix, "temporary file of unsent receipts"},
+	} {
+		if SameName(first, own.name) {
+			return fmt.Errorf("its first folder %q is the name of rcbs's own %s in targetDir/<tenant>; start the format with a date field or other text", first, own.what)
 		}
 	}
 	return nil
