@@ -129,7 +129,7 @@ func newVaultEnvAt(t *testing.T, screen bool, publicURL string) *vaultEnv {
 
 // opensslCert makes a key and a self-signed certificate with the guide's
 // commands: openssl genrsa, then openssl req -x509.
-func opensslCert(t *testing.T, dir, name string) (certPath, keyPath string) {
+func opensslCert(t testing.TB, dir, name string) (certPath, keyPath string) {
 	t.Helper()
 	keyPath, certPath = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pem")
 	runOpenSSL(t, "genrsa", "-out", keyPath, "2048")
@@ -139,7 +139,7 @@ func opensslCert(t *testing.T, dir, name string) (certPath, keyPath string) {
 }
 
 // runOpenSSL runs the real openssl; its absence is a failure, not a skip.
-func runOpenSSL(t *testing.T, args ...string) []byte {
+func runOpenSSL(t testing.TB, args ...string) []byte {
 	t.Helper()
 	out, err := exec.Command("openssl", args...).CombinedOutput()
 	if err != nil {
