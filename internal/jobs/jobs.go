@@ -124,8 +124,11 @@ func addWorker[K kind](ws *river.Workers, svc *service.Service, slice time.Durat
 }
 
 // New migrates River's tables in the database of driver (idempotent) and
-// makes a queue whose workers call svc. Start runs them.
-func New[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], svc *service.Service, opts Options) (*Queue[TTx], error) {
+// makes a queue whose workers call svc. Start runs them. exclusive, when
+// set, runs the migration holding a lock (PostgreSQL: a session advisory
+// lock, so replicas starting at once migrate one after another; River's
+// migrations cannot share one transaction).
+func New[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], svc *service.Service, opts Options, exclusive func(ctx context.Context, fn func() error) error) (*Queue[TTx], error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
@@ -148,7 +151,16 @@ func New[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], svc *serv
 	if err != nil {
 		return nil, fmt.Errorf("jobs: cannot prepare the queue's migrations: %w", err)
 	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+	migrate := func() error {
+		_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
+	if exclusive == nil {
+		err = migrate()
+	} else {
+		err = exclusive(ctx, migrate)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("jobs: cannot migrate the queue's tables: %w", err)
 	}
 	ws := river.NewWorkers()

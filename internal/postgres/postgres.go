@@ -64,6 +64,9 @@ const defaultMaxConns = 16
 // migrations of replicas starting at once ("callvaul" in ASCII).
 const migrationLock int64 = 0x63616c6c7661756c
 
+// MigrationLock is migrationLock, for the job queue's migrations.
+const MigrationLock = migrationLock
+
 // Open connects to the database at url, checks that it answers and
 // applies any migrations it lacks.
 //

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
@@ -173,14 +172,26 @@ func (s *Server) openQueue(ctx context.Context) error {
 	opts.InsertOnly = s.Config.NoJobs
 	switch st := s.store.(type) {
 	case *sqlite.Store:
-		q, err := jobs.New(ctx, riversqlite.New(st.WriteDB()), s.Svc, opts)
+		q, err := jobs.New(ctx, riversqlite.New(st.WriteDB()), s.Svc, opts, nil)
 		if err != nil {
 			return err
 		}
 		st.Enqueue = q.Insert
 		s.Svc.Queue, s.queue = q, q
 	case *postgres.Store:
-		q, err := jobs.New[pgx.Tx](ctx, riverpgxv5.New(st.Pool()), s.Svc, opts)
+		q, err := jobs.New(ctx, riverpgxv5.New(st.Pool()), s.Svc, opts, func(ctx context.Context, fn func() error) error {
+			conn, err := st.Pool().Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			// The key of the store's own migrations: one lock for both.
+			if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, postgres.MigrationLock); err != nil {
+				return err
+			}
+			defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, postgres.MigrationLock)
+			return fn()
+		})
 		if err != nil {
 			return err
 		}
