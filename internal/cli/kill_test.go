@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -10,20 +11,45 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildCallvault builds the binary once per test.
+// builtCallvault is the callvault binary, built once for all the tests
+// that run it (TestMain removes it).
+var (
+	buildOnce      sync.Once
+	builtCallvault string
+	buildErr       error
+	buildDir       string
+)
+
+// buildCallvault returns the binary, building it on first use.
 func buildCallvault(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "callvault")
-	out, err := exec.Command("go", "build", "-o", bin, "callvault/cmd/callvault").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "callvault-bin-"); buildErr != nil {
+			return
+		}
+		builtCallvault = filepath.Join(buildDir, "callvault")
+		if out, err := exec.Command("go", "build", "-o", builtCallvault, "callvault/cmd/callvault").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtCallvault
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 // startServe starts `callvault serve` on a free port and returns its URL.

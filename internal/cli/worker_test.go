@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,4 +99,54 @@ func TestWorkerRunsJobs(t *testing.T) {
 	}
 	r := run(t, "audit", "verify")
 	wantFailure(t, r, 2, "give -data DIR or -db URL")
+}
+
+// TestPeriodicSweep: serve queues the retention sweep every -sweep-every
+// and the per-tenant job deletes what is past retention, keeping what a
+// legal hold keeps.
+func TestPeriodicSweep(t *testing.T) {
+	bin := buildCallvault(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	init := exec.Command(bin, "init", "-data", data, "-tenant", "acme", "-admin", "admin@acme")
+	init.Env = append(os.Environ(), "CALLVAULT_ADMIN_PASSWORD=sweep-test-password")
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("init: %v: %s", err, out)
+	}
+	_, base := startServeArgs(t, bin, data, "-sweep-every", "1s")
+	call := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.SetBasicAuth("admin@acme", "sweep-test-password")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, id := range []string{"old", "held"} {
+		if code := call("PUT", "/api/v2/recordings/"+id, `{"startTime":"2015-09-01T16:42:58.000+0000","stopTime":"2015-09-01T16:43:58.000+0000"}`); code != 200 {
+			t.Fatalf("metadata %s: %d", id, code)
+		}
+	}
+	if code := call("POST", "/api/v2/legal-holds", `{"name":"keep","recordingIds":["held"]}`); code != 201 {
+		t.Fatalf("hold: %d", code)
+	}
+	if code := call("PUT", "/api/v2/settings/retention", `{"retentionDays":30}`); code != 200 {
+		t.Fatalf("retention: %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for call("GET", "/api/v2/recordings/old", "") != 404 {
+		if time.Now().After(deadline) {
+			t.Fatal("the periodic sweep did not delete the expired recording")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code := call("GET", "/api/v2/recordings/held", ""); code != 200 {
+		t.Fatalf("the held recording: %d", code)
+	}
 }
