@@ -883,3 +883,29 @@ func (s *Store) JobInfo(ctx context.Context, tenant string, id int64) (vault.Job
 	}
 	return j, nil
 }
+
+// FilterHolds lists the active holds with a filter, without their ids.
+func (s *Store) FilterHolds(ctx context.Context, tenant string) ([]vault.LegalHold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant = $1 AND released_ms = 0 AND filter <> ''
+		ORDER BY name, id`, tenant)
+	var holds []vault.LegalHold
+	if err == nil {
+		holds, err = collect(rows, scanHold)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: cannot list legal holds of tenant %q: %w", tenant, err)
+	}
+	return holds, nil
+}
+
+// NamedCount counts the recordings a hold names that exist.
+func (s *Store) NamedCount(ctx context.Context, tenant, holdID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM legal_hold_recordings x
+		JOIN recordings r ON r.tenant = x.tenant AND r.id = x.recording_id
+		WHERE x.tenant = $1 AND x.hold_id = $2`, tenant, holdID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: cannot count the recordings of legal hold %q: %w", holdID, err)
+	}
+	return n, nil
+}

@@ -87,28 +87,32 @@ func (s *Service) LegalHolds(ctx context.Context, caller *vault.User) ([]vault.L
 }
 
 // countHold counts what a hold keeps: the filter's matches plus named
-// recordings the filter does not match (and that exist).
+// recordings (that exist) the filter does not match.
 func (s *Service) countHold(ctx context.Context, h *vault.LegalHold) error {
-	var n int64
-	if h.Filter != nil {
-		c, err := s.Store.CountRecordings(ctx, h.Tenant, *h.Filter)
+	named, err := s.Store.NamedCount(ctx, h.Tenant, h.ID)
+	if err != nil {
+		return err
+	}
+	if h.Filter == nil {
+		h.Count = named
+		return nil
+	}
+	n, err := s.Store.CountRecordings(ctx, h.Tenant, *h.Filter)
+	if err != nil {
+		return err
+	}
+	// Both: take out the named ones the filter counts already (one
+	// lookup per named id; holds by ids and filter at once are rare).
+	for _, id := range h.RecordingIDs {
+		r, _, err := s.Store.Recording(ctx, h.Tenant, id, vault.Access{All: true})
+		if errors.Is(err, vault.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		n = c
-	}
-	for chunk := range slices.Chunk(h.RecordingIDs, 500) {
-		for _, id := range chunk {
-			r, _, err := s.Store.Recording(ctx, h.Tenant, id, vault.Access{All: true})
-			if errors.Is(err, vault.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if h.Filter == nil || !h.Filter.Matches(&r) {
-				n++
-			}
+		if !h.Filter.Matches(&r) {
+			n++
 		}
 	}
 	h.Count = n
@@ -179,7 +183,7 @@ func (s *Service) CustodyOf(ctx context.Context, tenant string, recs []vault.Rec
 	if err != nil {
 		return nil, err
 	}
-	holds, err := s.Store.LegalHolds(ctx, tenant)
+	holds, err := s.Store.FilterHolds(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +195,7 @@ func (s *Service) CustodyOf(ctx context.Context, tenant string, recs []vault.Rec
 		r := &recs[i]
 		names := slices.Clone(byID[r.ID])
 		for _, h := range holds {
-			if h.Active() && h.Filter != nil && h.Filter.Matches(r) && !slices.Contains(names, h.Name) {
+			if h.Filter != nil && h.Filter.Matches(r) && !slices.Contains(names, h.Name) {
 				names = append(names, h.Name)
 			}
 		}

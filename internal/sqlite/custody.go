@@ -736,3 +736,34 @@ func (s *Store) JobInfo(ctx context.Context, tenant string, id int64) (vault.Job
 	}
 	return j, nil
 }
+
+// FilterHolds lists the active holds with a filter, without their ids.
+func (s *Store) FilterHolds(ctx context.Context, tenant string) ([]vault.LegalHold, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant = ? AND released_ms = 0 AND filter <> ''
+		ORDER BY name, id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: cannot list legal holds of tenant %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	var holds []vault.LegalHold
+	for rows.Next() {
+		h, err := scanHold(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: cannot list legal holds of tenant %q: %w", tenant, err)
+		}
+		holds = append(holds, h)
+	}
+	return holds, rows.Err()
+}
+
+// NamedCount counts the recordings a hold names that exist.
+func (s *Store) NamedCount(ctx context.Context, tenant, holdID string) (int64, error) {
+	var n int64
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM legal_hold_recordings x
+		JOIN recordings r ON r.tenant = x.tenant AND r.id = x.recording_id
+		WHERE x.tenant = ? AND x.hold_id = ?`, tenant, holdID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: cannot count the recordings of legal hold %q: %w", holdID, err)
+	}
+	return n, nil
+}

@@ -219,6 +219,11 @@ type CustodyStore interface {
 	// ReleaseLegalHold marks an active hold released; ErrNotFound (or
 	// already released).
 	ReleaseLegalHold(ctx context.Context, tenant, id, by string, at time.Time, fx Effects) error
+	// FilterHolds lists the tenant's active holds that have a filter,
+	// without their RecordingIDs (for marking search results).
+	FilterHolds(ctx context.Context, tenant string) ([]LegalHold, error)
+	// NamedCount counts the recordings a hold names that exist.
+	NamedCount(ctx context.Context, tenant, holdID string) (int64, error)
 	// HeldByID returns, for each of ids, the active holds naming it.
 	HeldByID(ctx context.Context, tenant string, ids []string) (map[string][]string, error)
 	// CountRecordings counts the recordings matching f (Limit and After

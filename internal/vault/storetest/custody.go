@@ -613,6 +613,15 @@ func testLegalHolds(t *testing.T, fresh func(t *testing.T) (vault.Store, *fakeQu
 	if holds, err := s.LegalHolds(ctx, "globex"); err != nil || len(holds) != 0 {
 		t.Errorf("LegalHolds(globex) = %+v, %v; want none", holds, err)
 	}
+	if fh, err := s.FilterHolds(ctx, "acme"); err != nil || len(fh) != 1 || fh[0].ID != "h2" || fh[0].Filter == nil {
+		t.Errorf("FilterHolds = %+v, %v; want h2 with its filter", fh, err)
+	}
+	if n, err := s.NamedCount(ctx, "acme", "h1"); err != nil || n != 3 {
+		t.Errorf("NamedCount(h1) = %d, %v; want 3", n, err)
+	}
+	if n, err := s.NamedCount(ctx, "globex", "h1"); err != nil || n != 0 {
+		t.Errorf("NamedCount of another tenant's hold = %d, %v; want 0", n, err)
+	}
 
 	held, err := s.HeldByID(ctx, "acme", []string{"r1", "r2", "r3", "R0"})
 	if err != nil {
@@ -745,6 +754,9 @@ func testDeleteHeld(t *testing.T, s vault.Store) {
 	}
 	if err := s.ReleaseLegalHold(ctx, "acme", "h2", "alice", base, vault.Effects{}); err != nil {
 		t.Fatal(err)
+	}
+	if fh, err := s.FilterHolds(ctx, "acme"); err != nil || len(fh) != 0 {
+		t.Errorf("FilterHolds after every release = %+v, %v; want none", fh, err)
 	}
 	for _, id := range []string{"by-filter", "both", "later"} {
 		if _, err := s.DeleteRecording(ctx, "acme", id); err != nil {
