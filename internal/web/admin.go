@@ -42,16 +42,38 @@ func (u *UI) certificates(w http.ResponseWriter, r *http.Request, p *page) {
 	u.render(w, http.StatusOK, "certificates", p)
 }
 
+// certData is a certificate's page: its details and the tenant's other
+// certificates, which the Re-wrap form offers as targets.
+type certData struct {
+	Cert   *vault.Certificate
+	Others []vault.Certificate
+}
+
 func (u *UI) certificate(w http.ResponseWriter, r *http.Request, p *page) {
+	u.renderCertificate(w, r, p, r.PathValue("alias"), http.StatusOK)
+}
+
+func (u *UI) renderCertificate(w http.ResponseWriter, r *http.Request, p *page, alias string, status int) {
 	p.Nav = "certificates"
-	c, err := u.svc.Certificate(r.Context(), p.User, r.PathValue("alias"))
+	c, err := u.svc.Certificate(r.Context(), p.User, alias)
 	if err != nil {
 		u.renderError(w, r, p, err)
 		return
 	}
+	list, err := u.svc.Certificates(r.Context(), p.User, "")
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	data := &certData{Cert: c}
+	for _, other := range list {
+		if other.Alias != c.Alias {
+			data.Others = append(data.Others, other)
+		}
+	}
 	p.Title = c.SubjectName
-	p.Data = c
-	u.render(w, http.StatusOK, "certificate", p)
+	p.Data = data
+	u.render(w, status, "certificate", p)
 }
 
 func formFile(r *http.Request, name string) ([]byte, error) {
@@ -386,11 +408,19 @@ func (u *UI) deleteUser(w http.ResponseWriter, r *http.Request, p *page) {
 	u.render(w, statusFor(err), "user-delete", p)
 }
 
-// retentionData is the stored period (whole days; 0: for ever) and, after
-// a refused save, what was typed.
+// retentionData is the stored settings and what the form shows: the
+// stored values, or after a refused save what was typed.
 type retentionData struct {
-	Days  int64
-	Typed string
+	Days          int64 // stored, for the sentence above the form
+	DaysValue     string
+	RequireBackup bool
+	WaitValue     string
+	AuditValue    string
+}
+
+func storedRetention(rs vault.RetentionSettings) *retentionData {
+	return &retentionData{Days: int64(rs.RetentionDays), DaysValue: strconv.Itoa(rs.RetentionDays), RequireBackup: rs.RequireBackup,
+		WaitValue: strconv.Itoa(rs.MaxBackupWaitDays), AuditValue: strconv.Itoa(rs.AuditRetentionDays)}
 }
 
 func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
@@ -403,37 +433,65 @@ func (u *UI) retention(w http.ResponseWriter, r *http.Request, p *page) {
 	if r.URL.Query().Get("done") == "saved" {
 		p.Flash = p.L.T("saved")
 	}
-	p.Data = &retentionData{Days: int64(rs.RetentionDays)}
+	p.Data = storedRetention(rs)
 	u.render(w, http.StatusOK, "retention", p)
 }
 
-// setRetention takes whole days only (0 keeps recordings for ever): "0.5"
-// or "1e3" is refused, never rounded into something else.
-func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
-	p.Nav, p.Title = "retention", p.L.T("retention_title")
-	typed := strings.TrimSpace(r.PostFormValue("days"))
+// wholeDays reads a period field: whole days from 0 to the maximum only
+// ("0.5" or "1e3" is refused, never rounded into something else).
+func wholeDays(l *Lang, label, typed string) (int, error) {
 	days, err := strconv.ParseInt(typed, 10, 64)
 	if err != nil || days < 0 || days > service.MaxRetentionDays {
-		err = vault.Errorf(vault.EINVALID, "retention must be a whole number of days between 0 and %d", service.MaxRetentionDays)
-	} else {
-		var rs vault.RetentionSettings
-		if rs, err = u.svc.Retention(r.Context(), p.User); err == nil {
-			rs.RetentionDays = int(days)
-			err = u.svc.SetRetention(r.Context(), p.User, rs)
+		return 0, vault.Errorf(vault.EINVALID, "%s", l.T("err_whole_days", label, strconv.Itoa(service.MaxRetentionDays)))
+	}
+	return int(days), nil
+}
+
+// setRetention takes the retention period (required; 0 keeps recordings
+// for ever) and the backup and audit settings the form carries. A field
+// the form does not send keeps its stored value: the Require backup box
+// counts only with the hidden field that says the form had it (an
+// unchecked box sends nothing).
+func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, p *page) {
+	p.Nav, p.Title = "retention", p.L.T("retention_title")
+	rs, err := u.svc.Retention(r.Context(), p.User)
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	form := r.PostForm
+	typed := func(name string) string { return strings.TrimSpace(form.Get(name)) }
+	shown := storedRetention(rs)
+	shown.DaysValue = typed("days")
+	rs.RetentionDays, err = wholeDays(p.L, p.L.T("retention_days"), shown.DaysValue)
+	for _, f := range []struct {
+		name, label string
+		value       *string
+		dst         *int
+	}{{"maxBackupWaitDays", p.L.T("max_backup_wait"), &shown.WaitValue, &rs.MaxBackupWaitDays},
+		{"auditRetentionDays", p.L.T("audit_retention"), &shown.AuditValue, &rs.AuditRetentionDays}} {
+		if _, ok := form[f.name]; !ok {
+			continue
 		}
+		*f.value = typed(f.name)
+		if err == nil {
+			*f.dst, err = wholeDays(p.L, f.label, *f.value)
+		}
+	}
+	if form.Get("requireBackupShown") != "" {
+		rs.RequireBackup = form.Get("requireBackup") != ""
+		shown.RequireBackup = rs.RequireBackup
+	}
+	if err == nil {
+		err = u.svc.SetRetention(r.Context(), p.User, rs)
 	}
 	if err != nil {
 		if vault.ErrorCode(err) == vault.EFORBIDDEN {
 			u.renderError(w, r, p, err)
 			return
 		}
-		stored, serr := u.svc.Retention(r.Context(), p.User)
-		if serr != nil {
-			u.renderError(w, r, p, serr)
-			return
-		}
 		p.Error = errorText(p.L, err)
-		p.Data = &retentionData{Days: int64(stored.RetentionDays), Typed: typed}
+		p.Data = shown
 		u.render(w, statusFor(err), "retention", p)
 		return
 	}

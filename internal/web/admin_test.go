@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"callvault/internal/samples"
 	"callvault/internal/vault"
 )
 
@@ -145,7 +146,8 @@ func TestLanguagePages(t *testing.T) {
 	// Every language renders every main page.
 	for _, tag := range []string{"nl-NL", "en-US", "fr-CA", "ru-RU", "es-MX", "es-ES", "de-DE", "pt-BR", "ko-KR", "fr-FR", "ja-JP", "zh-CN", "it-IT", "ar", "tr-TR", "zh-TW"} {
 		c.get("/lang?lang=" + tag)
-		for _, path := range []string{"/recordings", "/admin/certificates?upload=1", "/admin/screen-certificates", "/admin/users", "/admin/retention"} {
+		for _, path := range []string{"/recordings", "/recordings/" + url.PathEscape(samples.Recordings()[0].ID), "/admin/certificates?upload=1",
+			"/admin/certificates/" + e.alias, "/admin/screen-certificates", "/admin/users", "/admin/retention", "/admin/audit", "/admin/legal-holds", "/admin/jobs"} {
 			wantStatus(t, c.get(path), 200, `<html lang="`+tag+`"`)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"callvault/internal/samples"
 	"callvault/internal/server"
@@ -93,6 +94,32 @@ func (e *env) withSamples() *env {
 		}
 	}
 	return e
+}
+
+// runJobs runs the server's job queue (River, in the metadata database)
+// for the rest of the test, as serve does beside the HTTP server.
+func (e *env) runJobs() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.srv.RunJobs(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+}
+
+// ingestAudio stores a recording with the first guide recording's MP3
+// (encrypted for the voice certificates on the way in).
+func (e *env) ingestAudio(id string, start time.Time, caller string) {
+	e.t.Helper()
+	ctx := context.Background()
+	audio := samples.Recordings()[0].Media[0]
+	if _, err := e.srv.Svc.PutMedia(ctx, e.admin, service.PutMediaInput{RecordingID: id, MediaID: "a.mp3",
+		ContentType: audio.Type, Size: int64(len(audio.Data)), Body: bytes.NewReader(audio.Data)}); err != nil {
+		e.t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`{"id":%q,"callerPhoneNumber":%q,"dialedPhoneNumber":"+15126401290","startTime":%q,"stopTime":%q}`,
+		id, caller, start.Format(time.RFC3339), start.Add(time.Minute).Format(time.RFC3339))
+	if _, _, err := e.srv.Svc.PutMetadata(ctx, e.admin, id, []byte(doc)); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

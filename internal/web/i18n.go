@@ -184,6 +184,20 @@ func (l *Lang) T(key string, args ...any) string {
 	return l.printer.Sprintf(text, args...)
 }
 
+// Label translates prefix+value (a job kind, a state, an outcome) and
+// shows value itself for one without a message: kinds and states the UI
+// does not know yet still read as what the server calls them.
+func (l *Lang) Label(prefix, value string) string {
+	key := prefix + value
+	if text, ok := l.messages[key]; ok {
+		return text
+	}
+	if text, ok := langByTag[defaultLang].messages[key]; ok {
+		return text
+	}
+	return value
+}
+
 // Num formats an integer with the language's digit grouping.
 func (l *Lang) Num(n any) string {
 	return l.printer.Sprintf("%d", n)

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"callvault/internal/service"
+	"callvault/internal/vault"
 )
 
 // Every language has exactly the keys of en-US, none empty, with the same
@@ -36,7 +39,18 @@ func TestEveryKeyInEveryLanguage(t *testing.T) {
 // Every key the templates and handlers use exists in en-US.
 func TestUsedKeysExist(t *testing.T) {
 	ref := langByTag[defaultLang].messages
-	for _, key := range []string{"role_admin", "role_supervisor", "role_agent", "role_recorder", "voice", "screen"} {
+	keys := []string{"role_admin", "role_supervisor", "role_agent", "role_recorder", "voice", "screen",
+		"outcome_" + vault.OutcomeOK, "outcome_" + vault.OutcomeDenied, "outcome_" + vault.OutcomeFailed}
+	// Job kinds and states are shown through Label, which falls back to
+	// the raw name: every kind the service runs and every state River
+	// reports (and "deleted", the service's) has its text.
+	for _, kind := range service.Kinds() {
+		keys = append(keys, "job_kind_"+kind)
+	}
+	for _, state := range []string{"available", "scheduled", "pending", "running", "retryable", "completed", "cancelled", "discarded", "deleted"} {
+		keys = append(keys, "job_state_"+state)
+	}
+	for _, key := range keys {
 		if _, ok := ref[key]; !ok {
 			t.Errorf("en-US lacks %q", key)
 		}

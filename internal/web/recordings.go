@@ -28,6 +28,7 @@ type searchRow struct {
 	Duration           time.Duration
 	Agents             []string
 	MediaTypes         []string
+	Custody            service.Custody
 }
 
 type searchData struct {
@@ -59,6 +60,10 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 		Partition: strings.TrimSpace(q.Get("partition")), MediaType: q.Get("mediaType")}
 	data := &searchData{Form: form, MediaTypes: service.MediaTypes()}
 	p.Data = data
+	if q.Get("done") == "deleted" {
+		p.Flash = p.L.T("recording_deleted")
+		q.Del("done")
+	}
 	f := vault.SearchFilter{Caller: form.Caller, Dialed: form.Dialed, UserName: form.Agent,
 		Partition: form.Partition, MediaType: form.MediaType, Limit: pageSize + 1}
 	var err error
@@ -90,9 +95,14 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 	if more {
 		recs = recs[:pageSize]
 	}
+	custody, err := u.svc.CustodyOf(r.Context(), p.User.Tenant, recs)
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
 	for _, rec := range recs {
 		row := searchRow{ID: rec.ID, Caller: rec.CallerPhoneNumber, Dialed: rec.DialedPhoneNumber, Start: rec.StartTime,
-			Agents: rec.Agents, MediaTypes: rec.MediaTypes}
+			Agents: rec.Agents, MediaTypes: rec.MediaTypes, Custody: custody[rec.ID]}
 		if !rec.StartTime.IsZero() && rec.StopTime.After(rec.StartTime) {
 			row.Duration = rec.StopTime.Sub(rec.StartTime)
 		}
@@ -161,6 +171,9 @@ type recordingData struct {
 	Timeline []timelineItem
 	Fields   []field
 	Raw      string
+	// Custody: the legal holds that keep the recording and whether a
+	// backup client has a verified copy of every media file.
+	Custody service.Custody
 }
 
 func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
@@ -213,6 +226,12 @@ func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
 		data.Media = append(data.Media, mv)
 	}
 	data.Timeline = timeline(doc.EventHistory, rec.StartTime)
+	custody, err := u.svc.CustodyOf(r.Context(), p.User.Tenant, []vault.Recording{*rec})
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	data.Custody = custody[rec.ID]
 	if raw, err := json.MarshalIndent(json.RawMessage(rec.Doc), "", "  "); err == nil {
 		data.Raw = string(raw)
 	}

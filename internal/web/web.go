@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"callvault/internal/httpx"
 	"callvault/internal/service"
@@ -95,6 +96,8 @@ func (u *UI) Handler() http.Handler {
 
 	mux.HandleFunc("GET /recordings", u.authed(u.search))
 	mux.HandleFunc("GET /recordings/{id}", u.authed(u.recording))
+	mux.HandleFunc("GET /recordings/{id}/delete", u.authed(u.confirmDeleteRecording))
+	mux.HandleFunc("POST /recordings/{id}/delete", u.authed(u.deleteRecording))
 
 	mux.HandleFunc("GET /admin/certificates", u.authed(u.certificates))
 	mux.HandleFunc("POST /admin/certificates", u.authed(u.uploadCertificate))
@@ -102,6 +105,7 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("GET /admin/certificates/{alias}", u.authed(u.certificate))
 	mux.HandleFunc("GET /admin/certificates/{alias}/delete", u.authed(u.confirmDelete))
 	mux.HandleFunc("POST /admin/certificates/{alias}/delete", u.authed(u.deleteCertificate))
+	mux.HandleFunc("POST /admin/certificates/{alias}/rewrap", u.authed(u.startRewrap))
 	mux.HandleFunc("GET /admin/screen-certificates", u.authed(u.screenCertificates))
 	mux.HandleFunc("POST /admin/screen-certificates", u.authed(u.screenCertificates))
 	mux.HandleFunc("GET /admin/users", u.authed(u.users))
@@ -112,6 +116,13 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/users/{name}/delete", u.authed(u.deleteUser))
 	mux.HandleFunc("GET /admin/retention", u.authed(u.retention))
 	mux.HandleFunc("POST /admin/retention", u.authed(u.setRetention))
+	mux.HandleFunc("GET /admin/audit", u.authed(u.audit))
+	mux.HandleFunc("GET /admin/legal-holds", u.authed(u.legalHolds))
+	mux.HandleFunc("POST /admin/legal-holds", u.authed(u.createLegalHold))
+	mux.HandleFunc("GET /admin/legal-holds/{id}/release", u.authed(u.confirmRelease))
+	mux.HandleFunc("POST /admin/legal-holds/{id}/release", u.authed(u.releaseLegalHold))
+	mux.HandleFunc("GET /admin/jobs", u.authed(u.jobs))
+	mux.HandleFunc("GET /admin/jobs/{id}", u.authed(u.job))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.renderError(w, r, &page{L: requestLang(r)}, vault.Errorf(vault.ENOTFOUND, "no page %s", r.URL.Path))
 	})
@@ -151,6 +162,9 @@ type page struct {
 	Data    any
 	Langs   []*Lang
 	IsAdmin bool
+	// Refresh reloads the page every few seconds when scripts are off
+	// (a job's progress; with scripts, app.js polls instead).
+	Refresh bool
 }
 
 type pageHandler func(w http.ResponseWriter, r *http.Request, p *page)
@@ -270,6 +284,14 @@ var funcs = template.FuncMap{
 		return url.PathEscape(s)
 	},
 	"join": strings.Join,
+	"deref": func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return *t
+	},
+	// args passes several values to a shared template.
+	"args": func(v ...any) []any { return v },
 	"hasRole": func(user *vault.User, role string) bool {
 		return user != nil && user.HasRole(vault.Role(role))
 	},

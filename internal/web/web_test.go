@@ -80,7 +80,8 @@ func TestCSRF(t *testing.T) {
 	wantStatus(t, c.get("/admin/retention?done=saved"), 200, "Saved.", `value="30"`)
 	wantStatus(t, c.post("/admin/retention", url.Values{"days": {"-1"}}, true), 400, "between 0 and 36500")
 	// Every page's forms carry the token.
-	for _, path := range []string{"/recordings", "/admin/certificates?upload=1", "/admin/screen-certificates", "/admin/users", "/admin/retention"} {
+	for _, path := range []string{"/recordings", "/admin/certificates?upload=1", "/admin/screen-certificates", "/admin/users", "/admin/retention",
+		"/admin/legal-holds"} {
 		r := c.get(path)
 		if n, m := strings.Count(r.body, "<form method=\"post\""), strings.Count(r.body, `name="csrf"`); n == 0 || n != m {
 			t.Errorf("%s: %d post forms, %d CSRF fields", path, n, m)

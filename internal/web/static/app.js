@@ -57,4 +57,44 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+
+  // A job's page: follow its progress through the API (the session
+  // cookie serves GET /api/v2/jobs/{id}); when the state changes, reload,
+  // so the server renders the new state with its errors and summary.
+  // Without this script the page refreshes itself (a noscript meta).
+  const job = document.getElementById("job");
+  if (job && !("final" in job.dataset)) {
+    const bar = document.getElementById("job-progress");
+    const nf = new Intl.NumberFormat(document.documentElement.lang);
+    const set = (id, n) => {
+      const el = document.getElementById(id);
+      if (el) el.textContent = nf.format(n);
+    };
+    const poll = async () => {
+      try {
+        const res = await fetch(job.dataset.job, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (res.ok) {
+          const j = await res.json();
+          let max = j.total, value = j.done + j.failed;
+          if (!(max > 0)) { // nothing counted yet: empty while waiting, full when done
+            max = 1;
+            value = j.state === "completed" ? 1 : 0;
+          }
+          bar.max = max;
+          bar.value = Math.min(value, max);
+          set("job-done-n", j.done);
+          set("job-total", j.total);
+          set("job-failed", j.failed);
+          if (j.state !== job.dataset.state) {
+            window.location.reload();
+            return;
+          }
+        }
+      } catch (err) {
+        // a network hiccup: try again
+      }
+      setTimeout(poll, 1000);
+    };
+    setTimeout(poll, 1000);
+  }
 });
