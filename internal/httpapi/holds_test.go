@@ -192,6 +192,11 @@ func TestLegalHold(t *testing.T) {
 	wantError(t, e.admin("POST", "/api/v2/legal-holds", "application/json", strings.NewReader(`{"name":"x","filter":{}}`)), 400, "invalid")
 	wantError(t, e.admin("POST", "/api/v2/legal-holds", "application/json", strings.NewReader(`{"name":"x","filter":{"bogus":"1"}}`)), 400, "invalid")
 	wantError(t, e.admin("POST", "/api/v2/legal-holds", "application/json", strings.NewReader(`{"name":"x","recordingIds":["../x"]}`)), 400, "invalid")
+	r = e.admin("POST", "/api/v2/legal-holds", "application/json", strings.NewReader(`{"name":"x","recordingIds":["a","ghost"]}`))
+	wantError(t, r, 404, "not_found")
+	if !strings.Contains(string(r.body), `\"ghost\"`) {
+		t.Fatalf("the refusal does not name the missing recording: %s", r.body)
+	}
 
 	// Released, they fall back under retention.
 	for _, id := range []string{byID, byFilter} {

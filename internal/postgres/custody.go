@@ -32,6 +32,9 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, fx vault.Effects) e
 		if len(ids) != len(fx.Jobs) {
 			return fmt.Errorf("cannot queue jobs: the queue returned %d ids for %d jobs", len(ids), len(fx.Jobs))
 		}
+		if fx.Queued != nil {
+			fx.Queued(ids)
+		}
 		tenants, kinds, createdBy := make([]string, len(ids)), make([]string, len(ids)), make([]string, len(ids))
 		for i, j := range fx.Jobs {
 			tenants[i], kinds[i], createdBy[i] = j.Tenant, j.Kind, j.CreatedBy

@@ -56,6 +56,14 @@ func (s *Service) CreateLegalHold(ctx context.Context, caller *vault.User, in Le
 	fx := vault.Effects{}.Add(s.entry(ctx, "", caller, "legalhold.create", h.ID, vault.OutcomeOK,
 		audit.Details("name", h.Name, "reason", h.Reason, "recordingIds", len(ids), "filter", h.FilterQuery)))
 	if err := s.Store.CreateLegalHold(ctx, h, s.effects(fx)); err != nil {
+		if errors.Is(err, vault.ErrNotFound) {
+			// Say which: found by lookups only now that one is missing.
+			for _, id := range ids {
+				if _, _, err := s.Store.Recording(ctx, caller.Tenant, id, vault.Access{All: true}); errors.Is(err, vault.ErrNotFound) {
+					return nil, vault.Errorf(vault.ENOTFOUND, "cannot create legal hold %q: no recording %q", h.Name, id)
+				}
+			}
+		}
 		return nil, errf(err, "cannot create legal hold %q", h.Name)
 	}
 	s.log().Info("legal hold created", "tenant", caller.Tenant, "hold", h.ID, "name", h.Name, "by", caller.Name)

@@ -267,23 +267,12 @@ func (s *Service) StartRewrap(ctx context.Context, caller *vault.User, alias, to
 		Jobs:  []vault.Job{{Tenant: caller.Tenant, Kind: KindRewrap, Args: jobArgs(args), CreatedBy: caller.Name, Unique: true}},
 		Audit: []vault.AuditEntry{s.entry(ctx, "", caller, "certificate.rewrap", alias, vault.OutcomeOK, audit.Details("to", to, "verify", verify))},
 	}
+	var jobID int64
+	fx.Queued = func(ids []int64) { jobID = ids[0] }
 	if err := s.Store.Commit(ctx, fx); err != nil {
 		return nil, err
 	}
-	list, err := s.Store.JobInfos(ctx, caller.Tenant, 0, 20)
-	if err != nil {
-		return nil, err
-	}
-	for _, j := range list {
-		if j.Kind == KindRewrap {
-			out, err := s.withStates(ctx, []vault.JobInfo{j})
-			if err != nil {
-				return nil, err
-			}
-			return &out[0], nil
-		}
-	}
-	return nil, fmt.Errorf("the rewrap job just queued is not listed")
+	return s.Job(ctx, caller, jobID)
 }
 
 // rewrap works one slice of a rewrap job. Each file: stream the old object

@@ -26,6 +26,9 @@ func (s *Store) applyEffects(ctx context.Context, tx *sql.Tx, fx vault.Effects) 
 		if len(ids) != len(fx.Jobs) {
 			return fmt.Errorf("cannot queue jobs: the queue returned %d ids for %d jobs", len(ids), len(fx.Jobs))
 		}
+		if fx.Queued != nil {
+			fx.Queued(ids)
+		}
 		now := toMS(s.now())
 		for i, id := range ids {
 			j := fx.Jobs[i]

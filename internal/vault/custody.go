@@ -78,6 +78,10 @@ type Job struct {
 type Effects struct {
 	Audit []AuditEntry
 	Jobs  []Job
+	// Queued, when set, is told the ids the queue gave Jobs (a unique job
+	// already waiting gives that job's id), inside the transaction; a
+	// retried transaction tells it again.
+	Queued func(ids []int64)
 }
 
 // Add returns fx with more audit entries.
