@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -99,6 +101,21 @@ func TestWorkerRunsJobs(t *testing.T) {
 	}
 	r := run(t, "audit", "verify")
 	wantFailure(t, r, 2, "give -data DIR or -db URL")
+
+	// An entry edited in the database: verify exits 1 naming it.
+	db, err := sql.Open("sqlite", filepath.Join(data, "callvault.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_log SET user_name = 'mallory' WHERE tenant = 'acme' AND seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	verify, err = exec.Command(bin, "audit", "verify", "-data", data, "-tenant", "acme").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(verify), "broken at entry 3") {
+		t.Fatalf("audit verify of an edited trail: %v: %s", err, verify)
+	}
 }
 
 // TestPeriodicSweep: serve queues the retention sweep every -sweep-every
