@@ -102,6 +102,9 @@ func TestRetentionWaitsForBackup(t *testing.T) {
 	if res := e.sweep(); res.Deleted != 0 || res.HeldForBackup != 2 {
 		t.Fatalf("sweep without receipts: %+v; want both held", res)
 	}
+	if m := e.admin("GET", "/metrics", "", nil); m.status != 200 || !strings.Contains(string(m.body), `callvault_retention_held{tenant="acme"} 2`) {
+		t.Fatalf("metrics after holding two: %d %.2000s", m.status, m.body)
+	}
 	if !e.exists("old") || e.admin("GET", "/api/v2/recordings/old", "", nil).json(t)["backedUp"] != false {
 		t.Fatal("an unreceipted recording is gone or shown as backed up")
 	}
