@@ -533,11 +533,22 @@ func ParseState(s string) (time.Time, error) {
 	return t, nil
 }
 
+// BackupStateKeys are the attributes of a server's record that describe
+// its backup receipts (backedUp, backedUpAt, backedUpBy): the state of the
+// copy, not the recording. They are never written to <id>.json, or every
+// record would change, and be written again, the run after its receipts
+// were accepted.
+var BackupStateKeys = []string{"backedUp", "backedUpAt", "backedUpBy"}
+
 // filterAttributes applies the include/exclude lists to the top level of
-// a record; id and mediaFiles are always kept, so the record stays usable.
+// a record; id and mediaFiles are always kept, so the record stays usable,
+// and BackupStateKeys always left out.
 func filterAttributes(keys []string, include, exclude []string) []string {
 	var out []string
 	for _, k := range keys {
+		if slices.Contains(BackupStateKeys, k) {
+			continue
+		}
 		keep := len(include) == 0 || slices.Contains(include, k)
 		if slices.Contains(exclude, k) {
 			keep = false

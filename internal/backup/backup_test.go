@@ -286,3 +286,16 @@ func TestPartialName(t *testing.T) {
 		t.Error("two files share a temporary name")
 	}
 }
+
+func TestFilterRecordDropsBackupState(t *testing.T) {
+	rec := `{"id":"R1","mediaFiles":[],"legalHolds":["h1"],"backedUp":true,"backedUpAt":"2026-12-01T11:00:00Z","backedUpBy":"rcbs"}`
+	for _, include := range [][]string{nil, {"backedUp", "legalHolds"}} {
+		out, err := filterRecord(json.RawMessage(rec), include, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keysOf(t, out); !slices.Equal(got, []string{"id", "mediaFiles", "legalHolds"}) {
+			t.Errorf("include %v: keys %v", include, got)
+		}
+	}
+}
