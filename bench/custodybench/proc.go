@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	tenant        = "bench"
+	adminName     = "admin"
+	adminLogin    = adminName + "@" + tenant
+	adminPassword = "custodybench admin password"
+)
+
+// dropCaches syncs and drops the page cache, dentries and inodes (root
+// only); with do false it does nothing.
+func dropCaches(do bool) error {
+	if !do {
+		return nil
+	}
+	syscall.Sync()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0)
+}
+
+// treeSize counts the regular files under dir and their bytes.
+func treeSize(dir string) (files int, size int64, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files++
+			size += info.Size()
+		}
+		return nil
+	})
+	return files, size, err
+}
+
+// procStatus reads one "Field: N kB" line of /proc/PID/status, in KiB.
+func procStatus(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// resetPeakRSS sets VmHWM back to the current RSS (writing 5 to
+// clear_refs), so that VmHWM afterwards is the peak of what follows.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// procCPU is a process's user and system time from /proc/PID/stat (in
+// USER_HZ = 100 ticks per second, as on every Linux/amd64).
+func procCPU(pid int) (user, sys time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name may hold spaces: fields count from after ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, errors.New("bad /proc stat line")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, errors.New("short /proc stat line")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	stt, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, err
+	}
+	return time.Duration(ut) * 10 * time.Millisecond, time.Duration(stt) * 10 * time.Millisecond, nil
+}
+
+// serveProc is a `callvault serve` (on a loopback port) or `callvault
+// worker` subprocess.
+type serveProc struct {
+	cmd     *exec.Cmd
+	pid     int
+	base    string
+	logPath string
+	logFile *os.File
+	client  *http.Client
+	done    chan struct{}
+	waitErr error
+}
+
+// startProc starts `callvault ARGS…` with its output in logPath.
+func startProc(bin, logPath string, args ...string) (*serveProc, error) {
+	s := &serveProc{logPath: logPath, done: make(chan struct{})}
+	var err error
+	if s.logFile, err = os.Create(logPath); err != nil {
+		return nil, err
+	}
+	// Not CommandContext: stop() ends it with SIGINT, as an operator would.
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
+	if err := s.cmd.Start(); err != nil {
+		s.logFile.Close()
+		return nil, fmt.Errorf("callvault %s: %w", args[0], err)
+	}
+	s.pid = s.cmd.Process.Pid
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// startServe starts `callvault serve -data dataDir` on a free port and
+// waits until /healthz answers.
+func startServe(ctx context.Context, bin, dataDir, logPath string, extra ...string) (*serveProc, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s, err := startProc(bin, logPath, append([]string{"serve", "-data", dataDir, "-addr", addr}, extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	s.base = "http://" + addr
+	s.client = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16, DisableCompression: true}, Timeout: 2 * time.Minute}
+	for range 400 {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("callvault serve exited at start: %v (log: %s)", s.waitErr, logPath)
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if res, err := s.client.Get(s.base + "/healthz"); err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+	}
+	s.stop()
+	return nil, fmt.Errorf("callvault serve did not become healthy in 20 s (log: %s)", logPath)
+}
+
+func (s *serveProc) alive() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGINT and waits up to 30 s, then kills the process (ours,
+// by its pid).
+func (s *serveProc) stop() error {
+	defer s.logFile.Close()
+	if !s.alive() {
+		return nil
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+		return errors.New("callvault serve did not stop within 30 s of SIGINT; killed")
+	}
+}
+
+// call sends a request as the administrator and decodes a JSON answer of
+// status want into out (nil: discard).
+func (s *serveProc) call(ctx context.Context, method, path, contentType string, body io.Reader, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(adminLogin, adminPassword)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d: %s", method, path, res.StatusCode, strings.TrimSpace(string(b[:min(len(b), 512)])))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
