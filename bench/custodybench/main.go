@@ -47,6 +47,7 @@
 package main
 
 import (
+	"callvault/bench/internal/benchkit"
 	"context"
 	"errors"
 	"flag"
@@ -193,33 +194,11 @@ type state struct {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "custodybench-"); err != nil {
-			return err
-		}
-	} else {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if entries, err := os.ReadDir(dir); err != nil {
-			return err
-		} else if len(entries) > 0 {
-			return fmt.Errorf("-dir %s is not empty; give a new or empty directory", dir)
-		}
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
+	dir, cleanup, err := benchkit.WorkDir("custodybench", o.dir, o.keep)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			fmt.Fprintf(os.Stderr, "custodybench: kept %s\n", dir)
-			return
-		}
-		if rmErr := os.RemoveAll(dir); rmErr != nil {
-			err = errors.Join(err, rmErr)
-		}
-	}()
+	defer func() { err = errors.Join(err, cleanup()) }()
 	st := &state{o: o, dir: dir, bin: o.bin}
 	if st.bin == "" {
 		st.bin = filepath.Join(dir, "callvault")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"callvault/bench/internal/benchkit"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -459,7 +460,7 @@ func (st *state) rewrapRun(ctx context.Context, tmpl, aliasA string, certB, keyB
 		return r, err
 	}
 	defer srv.stop()
-	r.rssStartKiB, _ = procStatus(srv.pid, "VmRSS")
+	r.rssStartKiB, _ = benchkit.ProcStatus(srv.pid, "VmRSS")
 
 	// The new certificate, not assigned.
 	var buf bytes.Buffer
@@ -485,12 +486,12 @@ func (st *state) rewrapRun(ctx context.Context, tmpl, aliasA string, certB, keyB
 		}
 	}
 	dropCaches(st.cold)
-	r.hwmBeforeKiB, _ = procStatus(srv.pid, "VmHWM")
-	r.rssBeforeKiB, _ = procStatus(srv.pid, "VmRSS")
-	if err := resetPeakRSS(srv.pid); err != nil {
+	r.hwmBeforeKiB, _ = benchkit.ProcStatus(srv.pid, "VmHWM")
+	r.rssBeforeKiB, _ = benchkit.ProcStatus(srv.pid, "VmRSS")
+	if err := benchkit.ResetPeakRSS(srv.pid); err != nil {
 		return r, fmt.Errorf("cannot reset the server's VmHWM: %w", err)
 	}
-	u0, s0, err := procCPU(srv.pid)
+	u0, s0, err := benchkit.ProcCPU(srv.pid)
 	if err != nil {
 		return r, err
 	}
@@ -502,7 +503,7 @@ func (st *state) rewrapRun(ctx context.Context, tmpl, aliasA string, certB, keyB
 		tick := time.NewTicker(st.o.rssEvery)
 		defer tick.Stop()
 		for {
-			if k, err := procStatus(srv.pid, "VmRSS"); err == nil && k > r.sampledMaxKiB {
+			if k, err := benchkit.ProcStatus(srv.pid, "VmRSS"); err == nil && k > r.sampledMaxKiB {
 				r.sampledMaxKiB = k
 			}
 			select {
@@ -557,12 +558,12 @@ func (st *state) rewrapRun(ctx context.Context, tmpl, aliasA string, certB, keyB
 	r.wall = time.Since(t0)
 	stopSampling()
 	sampler.Wait()
-	u1, s1, err := procCPU(srv.pid)
+	u1, s1, err := benchkit.ProcCPU(srv.pid)
 	if err != nil {
 		return r, err
 	}
 	r.user, r.sys = u1-u0, s1-s0
-	r.peakKiB, _ = procStatus(srv.pid, "VmHWM")
+	r.peakKiB, _ = benchkit.ProcStatus(srv.pid, "VmHWM")
 	r.done, r.failed, r.attempts = job.Done, job.Failed, job.Attempt
 	if job.FinishedAt != nil {
 		r.jobTook = job.FinishedAt.Sub(job.CreatedAt)
@@ -822,10 +823,10 @@ func (st *state) rewrapWorkerRun(ctx context.Context, tmpl, aliasA string, certB
 		}
 	}
 	r.wall = time.Since(t0)
-	if r.user, r.sys, err = procCPU(w.pid); err != nil {
+	if r.user, r.sys, err = benchkit.ProcCPU(w.pid); err != nil {
 		return r, err
 	}
-	r.peakKiB, _ = procStatus(w.pid, "VmHWM")
+	r.peakKiB, _ = benchkit.ProcStatus(w.pid, "VmHWM")
 	if err := w.stop(); err != nil {
 		return r, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"callvault/bench/internal/benchkit"
 	"context"
 	"fmt"
 	"io"
@@ -124,8 +125,8 @@ func (st *state) loginsScenario(ctx context.Context) (*section, error) {
 	sec.add("… answers", statusCounts(one), "401 for the checked, 429 with Retry-After for the rest")
 
 	// 2. Distinct users from distinct addresses, with good logins meanwhile.
-	resetErr := resetPeakRSS(srv.pid)
-	rssBefore, err := procStatus(srv.pid, "VmRSS")
+	resetErr := benchkit.ResetPeakRSS(srv.pid)
+	rssBefore, err := benchkit.ProcStatus(srv.pid, "VmRSS")
 	if err != nil {
 		return sec, err
 	}
@@ -151,7 +152,7 @@ func (st *state) loginsScenario(ctx context.Context) (*section, error) {
 	}
 	wg.Wait()
 	took := time.Since(t0)
-	peak, err := procStatus(srv.pid, "VmHWM")
+	peak, err := benchkit.ProcStatus(srv.pid, "VmHWM")
 	if err != nil {
 		return sec, err
 	}

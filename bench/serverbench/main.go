@@ -41,6 +41,7 @@
 package main
 
 import (
+	"callvault/bench/internal/benchkit"
 	"cmp"
 	"context"
 	"errors"
@@ -228,33 +229,11 @@ func parseThreads(s string) ([]int, error) {
 }
 
 func run(ctx context.Context, o options, scenarios map[string]bool) (err error) {
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "serverbench-"); err != nil {
-			return err
-		}
-	} else {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if entries, err := os.ReadDir(dir); err != nil {
-			return err
-		} else if len(entries) > 0 {
-			return fmt.Errorf("-dir %s is not empty; give a new or empty directory", dir)
-		}
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
+	dir, cleanup, err := benchkit.WorkDir("serverbench", o.dir, o.keep)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			fmt.Fprintf(os.Stderr, "serverbench: kept %s\n", dir)
-			return
-		}
-		if rmErr := os.RemoveAll(dir); rmErr != nil {
-			err = errors.Join(err, rmErr)
-		}
-	}()
+	defer func() { err = errors.Join(err, cleanup()) }()
 
 	bin := o.bin
 	if bin == "" {

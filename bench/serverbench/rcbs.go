@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"callvault/bench/internal/benchkit"
 	"context"
 	"fmt"
 	"io"
@@ -355,29 +356,6 @@ func treeSize(dir string) (files int, size int64, err error) {
 	return files, size, err
 }
 
-// procCPU is a process's user + system time from /proc/PID/stat (in
-// USER_HZ = 100 ticks per second, as on every Linux/amd64).
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
 // limitedBuffer keeps the first max bytes written to it and drops the rest.
 type limitedBuffer struct {
 	b   *bytes.Buffer
@@ -407,4 +385,10 @@ func joinInts(ns []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")
+}
+
+// procCPU is a process's user + system time.
+func procCPU(pid int) (time.Duration, error) {
+	user, sys, err := benchkit.ProcCPU(pid)
+	return user + sys, err
 }

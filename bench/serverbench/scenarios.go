@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"callvault/bench/internal/benchkit"
 	"context"
 	"encoding/json"
 	"errors"
@@ -546,8 +547,8 @@ func (st *state) uploadsScenario(ctx context.Context) (*section, error) {
 	size := o.uploadMB * 1_000_000
 	sec := &section{errs: errs, title: fmt.Sprintf("Uploads: %d concurrent audio/mp3 uploads of %d MB each, streamed with Content-Length", o.uploads, o.uploadMB)}
 	pid := st.srv.pid
-	resetErr := resetPeakRSS(pid)
-	before, err := procStatus(pid, "VmRSS")
+	resetErr := benchkit.ResetPeakRSS(pid)
+	before, err := benchkit.ProcStatus(pid, "VmRSS")
 	if err != nil {
 		return sec, err
 	}
@@ -570,7 +571,7 @@ func (st *state) uploadsScenario(ctx context.Context) (*section, error) {
 				return
 			case <-t.C:
 			}
-			if kib, err := procStatus(pid, "VmRSS"); err == nil {
+			if kib, err := benchkit.ProcStatus(pid, "VmRSS"); err == nil {
 				samples++
 				if kib > peak.Load() {
 					peak.Store(kib)
@@ -605,7 +606,7 @@ func (st *state) uploadsScenario(ctx context.Context) (*section, error) {
 	close(done)
 	sampler.Wait()
 	st.recordings += int(ok.Load())
-	hwm, hwmErr := procStatus(pid, "VmHWM")
+	hwm, hwmErr := benchkit.ProcStatus(pid, "VmHWM")
 	if ctx.Err() != nil {
 		return sec, ctx.Err()
 	}

@@ -256,26 +256,6 @@ func (s *server) call(req *http.Request, want int, keep bool) ([]byte, error) {
 	return nil, err
 }
 
-// procStatus reads one "Field: N kB" line of /proc/PID/status, in KiB.
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
-}
-
-// resetPeakRSS resets VmHWM to the current RSS (Linux ≥ 4.0: writing 5 to
-// clear_refs), so that VmHWM afterwards is the peak of one scenario.
-func resetPeakRSS(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
-
 // logErrors returns up to max ERROR lines of the server log and how many
 // there are (reads at most 1 GiB of log).
 func (s *server) logErrors(max int) ([]string, int) {

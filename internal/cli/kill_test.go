@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -55,26 +54,7 @@ func TestMain(m *testing.M) {
 // startServe starts `callvault serve` on a free port and returns its URL.
 func startServe(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "-data", dataDir, "-addr", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("serve did not start: %v", err)
-	}
-	// "callvault serving on http://127.0.0.1:PORT (Ctrl-C stops)"
-	fields := strings.Fields(line)
-	if len(fields) < 4 {
-		t.Fatalf("unexpected start line %q", line)
-	}
-	return cmd, fields[3]
+	return startServeArgs(t, bin, dataDir)
 }
 
 // TestKilledMidUploadLeavesNothing kills the server with SIGKILL in the

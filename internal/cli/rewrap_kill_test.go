@@ -19,7 +19,8 @@ import (
 	"time"
 )
 
-// startServeArgs is startServe with more flags.
+// startServeArgs starts `callvault serve` on a free port with more flags
+// and returns its URL (its first line: "callvault serving on URL …").
 func startServeArgs(t *testing.T, bin, dataDir string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "-data", dataDir, "-addr", "127.0.0.1:0", "-metrics-addr", ""}, extra...)...)
