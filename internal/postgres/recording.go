@@ -364,7 +364,7 @@ func (s *Store) DeleteRecordingFx(ctx context.Context, tenant, id string, fx fun
 		if holds, err := holdsOf(ctx, tx, &r); err != nil {
 			return err
 		} else if len(holds) > 0 {
-			return fmt.Errorf("%w: %s", vault.ErrHeld, strings.Join(holds, ", "))
+			return &vault.HeldError{Holds: holds}
 		}
 		rows, err := tx.Query(ctx, `DELETE FROM media WHERE tenant = $1 AND recording_id = $2 RETURNING `+mediaColumns, tenant, id)
 		if err != nil {

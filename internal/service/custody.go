@@ -355,8 +355,8 @@ func (s *Service) deleteRecording(ctx context.Context, tenant, id string, caller
 		return s.effects(fx)
 	})
 	if err != nil {
-		if errors.Is(err, vault.ErrHeld) {
-			return vault.Wrap(vault.ECONFLICT, err, "recording %s is under legal hold (%s)", id, heldNames(err))
+		if held := (*vault.HeldError)(nil); errors.As(err, &held) {
+			return vault.Wrap(vault.ECONFLICT, err, "recording %s is under legal hold (%s)", id, strings.Join(held.Holds, ", "))
 		}
 		if errors.Is(err, vault.ErrNotFound) {
 			return notVisible("recording", id)
@@ -367,15 +367,6 @@ func (s *Service) deleteRecording(ctx context.Context, tenant, id string, caller
 		s.deleteBlob(m.BlobKey)
 	}
 	return nil
-}
-
-// heldNames is the list of holds an ErrHeld error names.
-func heldNames(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, vault.ErrHeld.Message+": "); i >= 0 {
-		return msg[i+len(vault.ErrHeld.Message)+2:]
-	}
-	return "a legal hold"
 }
 
 func nameOf(u *vault.User) string {

@@ -360,7 +360,7 @@ func (s *Store) DeleteRecordingFx(ctx context.Context, tenant, id string, fx fun
 		if holds, err := holdsOf(ctx, tx, &r); err != nil {
 			return err
 		} else if len(holds) > 0 {
-			return fmt.Errorf("%w: %s", vault.ErrHeld, strings.Join(holds, ", "))
+			return &vault.HeldError{Holds: holds}
 		}
 		if media, err = listMedia(ctx, tx, tenant, id); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error codes. The HTTP layer maps each to a status in one table; the CLI
@@ -72,9 +73,20 @@ func ErrorMessage(err error) string {
 var (
 	ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
 	ErrConflict = &Error{Code: ECONFLICT, Message: "already exists or in use"}
-	// ErrHeld: a legal hold keeps the recording.
+	// ErrHeld: a legal hold keeps the recording (see HeldError).
 	ErrHeld = &Error{Code: ECONFLICT, Message: "under legal hold"}
 )
+
+// HeldError is the refusal to delete a recording that legal holds keep;
+// errors.Is(err, ErrHeld) holds for it.
+type HeldError struct {
+	Holds []string // the names of the active holds
+}
+
+func (e *HeldError) Error() string { return ErrHeld.Message + ": " + strings.Join(e.Holds, ", ") }
+
+// Unwrap makes a HeldError an ErrHeld.
+func (e *HeldError) Unwrap() error { return ErrHeld }
 
 // httpStatus is the one table from error codes to HTTP statuses, for the
 // API and the UI alike.
