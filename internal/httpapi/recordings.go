@@ -48,6 +48,7 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request, u *vault.User)
 		MediaID:     r.PathValue("mediaId"),
 		ContentType: r.Header.Get("Content-Type"),
 		MediaType:   r.Header.Get("X-Media-Type"),
+		Truncated:   strings.EqualFold(r.Header.Get("X-Media-Truncated"), "true"),
 		Size:        r.ContentLength,
 		Body:        body,
 	})

@@ -68,12 +68,14 @@ type (
 	sweepTenantKind struct{}
 	deleteBlobsKind struct{}
 	rewrapKind      struct{}
+	muxKind         struct{}
 )
 
 func (sweepKind) name() string       { return service.KindSweep }
 func (sweepTenantKind) name() string { return service.KindSweepTenant }
 func (deleteBlobsKind) name() string { return service.KindDeleteBlobs }
 func (rewrapKind) name() string      { return service.KindRewrap }
+func (muxKind) name() string         { return service.KindMux }
 
 // args is a job's arguments kept as JSON, for the service to decode.
 type args[K kind] struct{ data json.RawMessage }
@@ -168,6 +170,7 @@ func New[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], svc *serv
 	addWorker[sweepTenantKind](ws, svc, opts.Slice, false)
 	addWorker[deleteBlobsKind](ws, svc, opts.Slice, false)
 	addWorker[rewrapKind](ws, svc, opts.Slice, true)
+	addWorker[muxKind](ws, svc, opts.Slice, false)
 	cfg := &river.Config{
 		ID:      sanitizeID(service.ReplicaID()),
 		Logger:  quiet(opts.Log),

@@ -40,7 +40,9 @@ const (
 )
 
 // Kinds lists every job kind.
-func Kinds() []string { return []string{KindSweep, KindSweepTenant, KindDeleteBlobs, KindRewrap} }
+func Kinds() []string {
+	return []string{KindSweep, KindSweepTenant, KindDeleteBlobs, KindRewrap, KindMux}
+}
 
 // SweepTenantArgs are a KindSweepTenant job's arguments.
 type SweepTenantArgs struct {
@@ -128,6 +130,15 @@ func (s *Service) Work(ctx context.Context, run JobRun) error {
 			return err
 		}
 		return s.rewrap(ctx, run, a)
+	case KindMux:
+		var a MuxArgs
+		if err := json.Unmarshal(run.Args, &a); err != nil {
+			return fmt.Errorf("bad arguments: %w", err)
+		}
+		if err := s.jobStarted(ctx, a.Tenant, run); err != nil {
+			return err
+		}
+		return s.muxJob(ctx, run, a)
 	}
 	return fmt.Errorf("unknown job kind %q", run.Kind)
 }

@@ -69,6 +69,9 @@ type PutMediaInput struct {
 	MediaType string
 	Size      int64 // -1 when unknown (chunked upload)
 	Body      io.Reader
+	// Truncated says the file was cut short (srs crashed while writing
+	// it): its complete part is recovered and stored as a proper file.
+	Truncated bool
 }
 
 // PutMediaResult says what was stored.
@@ -88,6 +91,7 @@ type upload struct {
 	recipients []*x509.Certificate // encrypt for these (plaintext uploads)
 	openKey    *rsa.PrivateKey     // opens a CMS upload, for its content hash
 	warning    string
+	salvage    *salvage // a cut-short file being recovered (body is its plaintext)
 }
 
 // PutMedia stores one media file. Plaintext is encrypted on the way in for
@@ -100,7 +104,7 @@ type upload struct {
 // no-op (Created false), other bytes for a stored media id are refused
 // with ECONFLICT and the stored file stays.
 func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaInput) (*PutMediaResult, error) {
-	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder); err != nil {
+	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder, vault.RoleAgent); err != nil {
 		return nil, err
 	}
 	if err := vault.CheckID("recording id", in.RecordingID); err != nil {
@@ -109,9 +113,18 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 	if err := vault.CheckMediaID("media id", in.RecordingID, in.MediaID); err != nil {
 		return nil, err
 	}
+	if !caller.HasRole(vault.RoleAdmin) && !caller.HasRole(vault.RoleRecorder) {
+		// An agent's srs: only the screen file asked of them.
+		if err := s.screenUploadAllowed(ctx, caller, in.RecordingID, in.MediaID); err != nil {
+			return nil, err
+		}
+	}
 	up, err := s.prepareUpload(ctx, caller.Tenant, in)
 	if err != nil {
 		return nil, err
+	}
+	if up.salvage != nil {
+		defer up.salvage.stop()
 	}
 	m := &up.media
 	// A stored file is compared with the upload, which is then only
@@ -125,6 +138,10 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 			return nil, err
 		}
 		return s.sameOrConflict(existing, up)
+	}
+
+	if res, ok, err := s.muxedAway(ctx, caller.Tenant, in.RecordingID, in.MediaID); err != nil || ok {
+		return res, err
 	}
 
 	suffix := make([]byte, 8)
@@ -167,7 +184,8 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 		}
 	}
 	s.log().Info("media stored", "tenant", caller.Tenant, "recording", in.RecordingID, "media", in.MediaID, "type", m.Type,
-		"size", m.Size, "encrypted", m.Encrypted, "certAlias", m.CertAliases, "by", caller.Name)
+		"size", m.Size, "encrypted", m.Encrypted, "certAlias", m.CertAliases, "by", caller.Name, "salvaged", up.salvage != nil)
+	s.queueMux(ctx, caller.Tenant, in.RecordingID)
 	return &PutMediaResult{Media: *m, Created: true, Warning: up.warning}, nil
 }
 
@@ -203,6 +221,11 @@ func (s *Service) prepareUpload(ctx context.Context, tenant string, in PutMediaI
 			return nil, err
 		}
 		up.body = br
+		if in.Truncated {
+			if err := s.salvageUpload(ctx, up); err != nil {
+				return nil, err
+			}
+		}
 		return up, nil
 	}
 	usage, ok := mediaUsages[contentType]
@@ -223,6 +246,11 @@ func (s *Service) prepareUpload(ctx context.Context, tenant string, in PutMediaI
 		up.warning = "no certificate is assigned for screen recordings: stored unencrypted"
 	default:
 		return nil, vault.Errorf(vault.ECONFLICT, "no valid certificate is assigned for voice recordings: upload one and assign it (POST /api/v2/certificates/{alias}/assign?usage=voice), then retry")
+	}
+	if in.Truncated {
+		if err := s.salvageUpload(ctx, up); err != nil {
+			return nil, err
+		}
 	}
 	return up, nil
 }
@@ -498,7 +526,7 @@ func (s *Service) aliasesFor(ctx context.Context, tenant string, ids []cms.Recip
 // recorded agents' hierarchies, the record's accessgroups and its
 // partitions, as they are when the record is stored.
 func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string, body []byte) (*vault.Recording, []vault.Media, error) {
-	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder); err != nil {
+	if err := requireRole(caller, vault.RoleAdmin, vault.RoleRecorder, vault.RoleAgent); err != nil {
 		return nil, nil, err
 	}
 	if err := vault.CheckID("recording id", id); err != nil {
@@ -507,6 +535,13 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 	doc, err := record.Parse(id, body)
 	if err != nil {
 		return nil, nil, err
+	}
+	screenEntry := !caller.HasRole(vault.RoleAdmin) && !caller.HasRole(vault.RoleRecorder)
+	if screenEntry {
+		// An agent's srs merges the entry of its screen file, nothing else.
+		if err := s.screenEntryAllowed(ctx, caller, id, body, doc); err != nil {
+			return nil, nil, err
+		}
 	}
 	// Media ids become file names on the backup client's disk.
 	for i, mediaID := range doc.MediaIDs() {
@@ -602,6 +637,10 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 		return nil, nil, err
 	}
 	s.log().Info("metadata stored", "tenant", tenant, "recording", id, "agents", saved.Agents, "groups", saved.Groups, "by", caller.Name)
+	if !screenEntry {
+		s.followRecording(ctx, tenant, &saved)
+	}
+	s.queueMux(ctx, tenant, id)
 	return &saved, savedMedia, nil
 }
 

@@ -44,9 +44,14 @@ type Service struct {
 	// (0: the number of CPUs, at least 2).
 	RewrapWorkers int
 
+	// Video muxes and trims MP4 (ffmpeg); nil: no muxing, and cut-short
+	// screen files are kept without trimming.
+	Video VideoTool
+
 	heldMu sync.Mutex
 	held   map[string]int
 
+	screen    screenHub
 	verified  verifiedCache
 	played    playCache
 	dummyOnce sync.Once

@@ -268,6 +268,7 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, tenant, userName string) error
 
 	CustodyStore
+	ScreenStore
 
 	Close() error
 }
