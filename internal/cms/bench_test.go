@@ -46,3 +46,27 @@ func BenchmarkDecrypt(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSalvage is Decrypt's work through Salvage: of a whole stream
+// message, and of one cut in its last segment.
+func BenchmarkSalvage(b *testing.B) {
+	key, cert := fuzzParty(b)
+	var msg bytes.Buffer
+	if err := Encrypt(&msg, bytes.NewReader(make([]byte, benchSize)), -1, []*x509.Certificate{cert}, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		msg  []byte
+	}{{"whole", msg.Bytes()}, {"cut", msg.Bytes()[:msg.Len()-1000]}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(benchSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Salvage(io.Discard, bytes.NewReader(c.msg), key, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

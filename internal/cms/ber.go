@@ -53,10 +53,10 @@ type berReader struct {
 }
 
 // corrupt wraps a parse failure; a clean or unexpected EOF becomes
-// "truncated".
+// ErrTruncated.
 func corrupt(what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: truncated in %s", ErrCorrupt, what)
+		return fmt.Errorf("%w in %s", ErrTruncated, what)
 	}
 	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrNotCMS) {
 		return err

@@ -10,7 +10,9 @@
 // It reads what openssl writes, definite or indefinite length, with RSA
 // PKCS#1 v1.5 or RSA-OAEP recipients identified by issuer and serial number
 // or by subject key identifier, and AES-128/192/256-CBC or DES-EDE3-CBC
-// content.
+// content. Salvage recovers the plaintext of a message cut short, such as
+// a NewStreamWriter file whose writer died before Close (StreamWriter.Flush
+// puts what it was given so far into the file).
 //
 // The package has no other internal imports.
 package cms
@@ -19,6 +21,7 @@ import (
 	"crypto/sha1"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -30,6 +33,10 @@ var (
 	// ErrCorrupt: the input is CMS but truncated, malformed, or fails its
 	// padding check (which is also what a wrong key usually looks like).
 	ErrCorrupt = errors.New("cms: corrupt or truncated message")
+	// ErrTruncated: the input ends before the message does. It wraps
+	// ErrCorrupt, so tests for ErrCorrupt keep catching it. Salvage
+	// returns it only for a cut inside the header.
+	ErrTruncated = fmt.Errorf("%w: truncated", ErrCorrupt)
 	// ErrUnsupported: a well-formed message using an algorithm or a content
 	// type this package does not handle.
 	ErrUnsupported = errors.New("cms: unsupported")

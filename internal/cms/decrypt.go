@@ -44,7 +44,14 @@ type Reader struct {
 	obuf []byte
 	out  []byte // plaintext ready to hand out
 	err  error  // sticky; io.EOF once the message ended well
-	done bool   // the message has been read and checked to its end
+	done bool   // the message has been read and checked to its end, or, salvaging, to its cut
+
+	// Salvage only: a cut short message ends the plaintext instead of
+	// failing (see Salvage).
+	salvage      bool
+	cutShort     bool // the input ended before the message did
+	contentEnded bool // the content's end was read and its padding removed
+	dropped      int  // ciphertext bytes at the cut short of a whole block
 
 	riSet []byte // kept only by Inspect
 }
@@ -55,6 +62,12 @@ type Reader struct {
 // without it the recipient is found from the key alone (subject key
 // identifier, or by trying each RSA recipient).
 func NewReader(src io.Reader, key *rsa.PrivateKey, cert *x509.Certificate) (*Reader, error) {
+	return newReader(src, key, cert, false)
+}
+
+// newReader is NewReader; with salvage, a message cut short anywhere after
+// the content encryption algorithm reads as a plaintext that ends there.
+func newReader(src io.Reader, key *rsa.PrivateKey, cert *x509.Certificate, salvage bool) (*Reader, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: no key", ErrNoRecipient)
 	}
@@ -64,9 +77,15 @@ func NewReader(src io.Reader, key *rsa.PrivateKey, cert *x509.Certificate) (*Rea
 			return nil, fmt.Errorf("%w: the key does not belong to the certificate", ErrNoRecipient)
 		}
 	}
-	d := &Reader{r: &berReader{br: bufio.NewReaderSize(src, chunkSize)}}
+	d := &Reader{r: &berReader{br: bufio.NewReaderSize(src, chunkSize)}, salvage: salvage}
 	if err := d.readHeaderPart(key, cert); err != nil {
 		return nil, err
+	}
+	if err := d.openContent(); err != nil {
+		if !salvage || !errors.Is(err, ErrTruncated) {
+			return nil, err
+		}
+		d.cutShort, d.done = true, true // cut in the content's own header: no ciphertext
 	}
 	d.cbuf = make([]byte, chunkSize)
 	d.obuf = make([]byte, chunkSize)
@@ -139,8 +158,8 @@ func (d *Reader) expect(what string, class, tag int, constructed bool) (header, 
 	return h, nil
 }
 
-// readHeaderPart reads everything up to the first content byte and sets up
-// the content decryption.
+// readHeaderPart reads everything up to the encrypted content and sets up
+// the content decryption; openContent then reads the content's header.
 func (d *Reader) readHeaderPart(key *rsa.PrivateKey, cert *x509.Certificate) error {
 	h, err := d.r.readHeader()
 	if err != nil {
@@ -255,8 +274,13 @@ func (d *Reader) readHeaderPart(key *rsa.PrivateKey, cert *x509.Certificate) err
 	d.block, d.iv = block, alg.iv
 	d.mode = cipher.NewCBCDecrypter(block, alg.iv)
 	d.blockSize = block.BlockSize()
+	return nil
+}
 
-	h, ended, err = d.child()
+// openContent reads the header of the encrypted content, up to its first
+// byte.
+func (d *Reader) openContent() error {
+	h, ended, err := d.child()
 	if err != nil {
 		return corrupt("encrypted content", err)
 	}
@@ -579,6 +603,9 @@ func (d *Reader) fill() error {
 		d.cn += n
 		d.total += int64(n)
 		if err != nil {
+			if d.salvage && errors.Is(err, io.ErrUnexpectedEOF) {
+				return d.cut()
+			}
 			return corrupt("encrypted content", err)
 		}
 		if ended {
@@ -637,6 +664,19 @@ func (d *Reader) readCiphertext(p []byte) (n int, ended bool, err error) {
 	return n, false, err
 }
 
+// cut ends a salvaged message that stops inside its content: every whole
+// block read is released, the last one too, padding and all if it is the
+// last of the content, since nothing tells whether it is.
+func (d *Reader) cut() error {
+	whole := d.cn - d.cn%d.blockSize
+	d.mode.CryptBlocks(d.obuf[:whole], d.cbuf[:whole])
+	d.out = d.obuf[:whole]
+	d.dropped = d.cn - whole
+	d.cn = 0
+	d.cutShort, d.done = true, true
+	return nil
+}
+
 // finish decrypts the held-back blocks, checks and strips the padding, and
 // checks that the message closes properly before releasing the last
 // plaintext.
@@ -659,17 +699,19 @@ func (d *Reader) finish() error {
 	// (unprotected attributes), so a truncated tail is noticed.
 	for len(d.stack) > 0 {
 		h, closed, err := d.child()
+		if err == nil && !closed {
+			err = d.r.skip(h, 0)
+		}
+		if d.salvage && errors.Is(err, io.ErrUnexpectedEOF) {
+			d.cutShort = true // the content is whole; only what closes the message is missing
+			break
+		}
 		if err != nil {
 			return corrupt("end of message", err)
-		}
-		if !closed {
-			if err := d.r.skip(h, 0); err != nil {
-				return corrupt("end of message", err)
-			}
 		}
 	}
 	d.out = last[:len(last)-pad]
 	d.cn = 0
-	d.done = true
+	d.contentEnded, d.done = true, true
 	return nil
 }

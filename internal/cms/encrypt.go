@@ -245,11 +245,18 @@ func NewWriter(dst io.Writer, size int64, recipients []*x509.Certificate, opts O
 	return &writer{dst: dst, mode: e.mode, remaining: size, buf: make([]byte, chunkSize)}, nil
 }
 
+// StreamWriter encrypts a stream of unknown size; see NewStreamWriter. It is
+// not safe for concurrent use: call Flush from the goroutine that writes.
+type StreamWriter struct {
+	w writer
+}
+
 // NewStreamWriter returns a writer that encrypts a stream of unknown size to
 // the recipients as an indefinite-length BER message, as
-// `openssl cms -encrypt -stream -outform DER` writes. The message is
-// complete only after Close returns nil.
-func NewStreamWriter(dst io.Writer, recipients []*x509.Certificate, opts Options) (io.WriteCloser, error) {
+// `openssl cms -encrypt -stream -outform DER` writes, the content as a
+// series of OCTET STRING segments. The message is complete only after Close
+// returns nil; Salvage recovers what was written of one that never was.
+func NewStreamWriter(dst io.Writer, recipients []*x509.Certificate, opts Options) (*StreamWriter, error) {
 	e, err := newEnvelope(recipients, opts)
 	if err != nil {
 		return nil, err
@@ -257,8 +264,40 @@ func NewStreamWriter(dst io.Writer, recipients []*x509.Certificate, opts Options
 	if _, err := dst.Write(e.streamPrefix()); err != nil {
 		return nil, fmt.Errorf("cannot write CMS header: %w", err)
 	}
-	return &writer{dst: dst, mode: e.mode, stream: true, remaining: -1, buf: make([]byte, chunkSize)}, nil
+	return &StreamWriter{writer{dst: dst, mode: e.mode, stream: true, remaining: -1, buf: make([]byte, chunkSize)}}, nil
 }
+
+// Write implements io.Writer. Plaintext gathers in a buffer and is written
+// to dst a segment at a time (256 KiB), or at Flush.
+func (s *StreamWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// ReadFrom implements io.ReaderFrom. It reads src to its end; a caller that
+// wants to Flush along the way writes in its own loop instead.
+func (s *StreamWriter) ReadFrom(src io.Reader) (int64, error) { return s.w.ReadFrom(src) }
+
+// Flush encrypts every whole cipher block buffered and writes it to dst as
+// one OCTET STRING segment, so that of the n plaintext bytes given so far
+// all but the last n%16 (at most 15) are in dst: CBC needs whole blocks, and
+// the remainder waits for the next Write or for Close. With nothing whole
+// buffered it writes nothing. Writing goes on in the same CBC chain, and
+// Close still ends the message; flushing only adds segment boundaries.
+//
+// Flush does not fsync: for the bytes to survive a crash of the machine,
+// follow it with dst's Sync (os.File.Sync). Until Close, the file is a cut
+// short message that Salvage reads.
+func (s *StreamWriter) Flush() error {
+	if s.w.err != nil {
+		return s.w.err
+	}
+	if s.w.closed {
+		return errors.New("cms: flush after close")
+	}
+	return s.w.flush(s.w.n)
+}
+
+// Close pads and writes the last block and the end-of-contents markers. It
+// does not close dst.
+func (s *StreamWriter) Close() error { return s.w.Close() }
 
 // Write implements io.Writer.
 func (w *writer) Write(p []byte) (int, error) {

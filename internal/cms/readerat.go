@@ -44,10 +44,13 @@ func NewReaderAt(ra io.ReaderAt, n int64, key *rsa.PrivateKey, cert *x509.Certif
 	if err := d.readHeaderPart(key, cert); err != nil {
 		return nil, err
 	}
+	if err := d.openContent(); err != nil {
+		return nil, err
+	}
 	r := &ReaderAt{ra: ra, block: d.block, iv: d.iv, blockSize: d.blockSize}
 	if d.primitive {
 		if d.r.pos+d.segLeft > n {
-			return nil, fmt.Errorf("%w: truncated in encrypted content", ErrCorrupt)
+			return nil, fmt.Errorf("%w in encrypted content", ErrTruncated)
 		}
 		r.segs = []segment{{ctOff: 0, fileOff: d.r.pos, n: d.segLeft}}
 		r.ctLen = d.segLeft
@@ -101,8 +104,11 @@ func (r *ReaderAt) indexSegments(pos, end, n int64) error {
 		case end == indefiniteLength && h.isEOC():
 			return nil
 		case h.is(classUniversal, tagOctetString, false):
-			if br.pos+h.length > n || end != indefiniteLength && br.pos+h.length > end {
-				return fmt.Errorf("%w: truncated in encrypted content", ErrCorrupt)
+			if end != indefiniteLength && br.pos+h.length > end {
+				return fmt.Errorf("%w: element overruns its container", ErrCorrupt)
+			}
+			if br.pos+h.length > n {
+				return fmt.Errorf("%w in encrypted content", ErrTruncated)
 			}
 			if h.length > 0 {
 				r.segs = append(r.segs, segment{ctOff: r.ctLen, fileOff: br.pos, n: h.length})
