@@ -50,7 +50,6 @@ type VideoTool interface {
 type salvage struct {
 	pr   *io.PipeReader
 	done chan struct{}
-	res  cms.SalvageResult
 }
 
 func (sv *salvage) stop() {
@@ -85,19 +84,27 @@ func (s *Service) salvageUpload(ctx context.Context, up *upload) error {
 	}
 	pr, pw := io.Pipe()
 	sv := &salvage{pr: pr, done: make(chan struct{})}
+	tenant, recordingID, mediaID := up.media.Tenant, up.media.RecordingID, up.media.MediaID
 	go func() {
 		defer close(sv.done)
 		var err error
 		switch {
 		case key != nil:
 			dec, dpw := io.Pipe()
+			decrypted := make(chan struct{})
 			go func() {
+				defer close(decrypted)
 				res, err := cms.Salvage(dpw, src, key, nil)
-				sv.res = res
+				if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+					err = vault.Wrap(vault.EINVALID, err, "the cut-short file cannot be salvaged; nothing was stored")
+				}
+				s.log().Info("cut-short file salvaged", "tenant", tenant, "recording", recordingID, "media", mediaID,
+					"read", res.Read, "decrypted", res.Written, "dropped", res.Dropped, "complete", res.Complete, "err", err)
 				dpw.CloseWithError(err)
 			}()
 			_, err = s.completeBoxes(pw, dec)
 			dec.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+			<-decrypted
 		default:
 			_, err = s.completeBoxes(pw, src)
 		}
