@@ -201,12 +201,15 @@ type screenData struct {
 	Assigned  []vault.Certificate // as the form now has it (maybe unsaved)
 	Available []vault.Certificate // the "Select Certificate" list
 	Pending   []string
-	Dirty     bool
+	// RecordingWhen is the tenant's recordingWhen as the form has it.
+	RecordingWhen string
+	Dirty         bool
 }
 
 // screenCertificates is the guide's "Screen Recording Certificates"
-// screen. Add and Remove change a pending list carried in the form (no
-// script needed); Save applies the difference; Cancel drops it.
+// screen, with the tenant's recordingWhen setting. Add and Remove change
+// a pending list carried in the form (no script needed); Save applies the
+// difference and the setting; Cancel drops both.
 func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "screen", p.L.T("screen_title")
 	list, err := u.svc.Certificates(r.Context(), p.User, "")
@@ -214,6 +217,12 @@ func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page)
 		u.renderError(w, r, p, err)
 		return
 	}
+	settings, err := u.svc.ScreenSettings(r.Context(), p.User)
+	if err != nil {
+		u.renderError(w, r, p, err)
+		return
+	}
+	when := settings.RecordingWhen
 	var stored []string
 	for _, c := range list {
 		if slices.Contains(c.Usage, vault.UsageScreen) {
@@ -223,6 +232,9 @@ func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page)
 	pending := stored
 	if r.Method == http.MethodPost {
 		pending = r.PostForm["pending"]
+		if v := r.PostFormValue("recordingWhen"); v != "" {
+			when = v
+		}
 		switch r.PostFormValue("op") {
 		case "add":
 			for _, a := range r.PostForm["add"] {
@@ -233,6 +245,12 @@ func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page)
 		case "remove":
 			pending = slices.DeleteFunc(slices.Clone(pending), func(a string) bool { return slices.Contains(r.PostForm["selected"], a) })
 		case "save":
+			if when != vault.ScreenWhenVoice && when != vault.ScreenWhenOff {
+				// Checked before any change, so a bad form saves nothing.
+				p.Error = p.L.T("err_invalid") + " recordingWhen: " + when
+				when = settings.RecordingWhen
+				break
+			}
 			for _, c := range list {
 				on, was := slices.Contains(pending, c.Alias), slices.Contains(stored, c.Alias)
 				if on == was {
@@ -241,6 +259,11 @@ func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page)
 				if _, err := u.svc.SetUsage(r.Context(), p.User, c.Alias, vault.UsageScreen, on); err != nil {
 					p.Error = errorText(p.L, err)
 					break
+				}
+			}
+			if p.Error == "" && when != settings.RecordingWhen {
+				if err := u.svc.SetScreenSettings(r.Context(), p.User, vault.ScreenSettings{RecordingWhen: when}); err != nil {
+					p.Error = errorText(p.L, err)
 				}
 			}
 			if p.Error == "" {
@@ -254,7 +277,7 @@ func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page)
 	} else if r.URL.Query().Get("done") == "saved" {
 		p.Flash = p.L.T("saved")
 	}
-	data := &screenData{Pending: pending}
+	data := &screenData{Pending: pending, RecordingWhen: when}
 	for _, c := range list {
 		if slices.Contains(pending, c.Alias) {
 			data.Assigned = append(data.Assigned, c)
@@ -263,7 +286,7 @@ func (u *UI) screenCertificates(w http.ResponseWriter, r *http.Request, p *page)
 		}
 	}
 	a, b := slices.Sorted(slices.Values(pending)), slices.Sorted(slices.Values(stored))
-	data.Dirty = !slices.Equal(a, b)
+	data.Dirty = !slices.Equal(a, b) || when != settings.RecordingWhen
 	p.Data = data
 	status := http.StatusOK
 	if p.Error != "" {

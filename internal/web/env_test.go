@@ -66,12 +66,7 @@ func (e *env) withSamples() *env {
 	t := e.t
 	t.Helper()
 	ctx := context.Background()
-	e.certPath, e.keyPath = guideCert(t, t.TempDir(), "tenant")
-	c, err := e.srv.Svc.UploadCertificate(ctx, e.admin, readFile(t, e.certPath), readFile(t, e.keyPath), nil, []vault.Usage{vault.UsageVoice})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.alias = c.Alias
+	e.withVoiceCert()
 	for _, u := range []service.UserInput{
 		{UserName: "agent_103001", Roles: []vault.Role{vault.RoleAgent}, AgentHierarchy: ptr("/Anthony/John")},
 		{UserName: "agent_other", Roles: []vault.Role{vault.RoleAgent}, AgentHierarchy: ptr("/Anthony/Paul")},
@@ -93,6 +88,20 @@ func (e *env) withSamples() *env {
 			t.Fatal(err)
 		}
 	}
+	return e
+}
+
+// withVoiceCert uploads a guide certificate for voice recordings (media
+// cannot be stored without one).
+func (e *env) withVoiceCert() *env {
+	t := e.t
+	t.Helper()
+	e.certPath, e.keyPath = guideCert(t, t.TempDir(), "tenant")
+	c, err := e.srv.Svc.UploadCertificate(context.Background(), e.admin, readFile(t, e.certPath), readFile(t, e.keyPath), nil, []vault.Usage{vault.UsageVoice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.alias = c.Alias
 	return e
 }
 

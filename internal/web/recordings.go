@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,6 +140,89 @@ type mediaView struct {
 	Encrypted              bool
 	CertAliases            []string
 	Fields                 []field
+	// Screen is set for a video: how it was made and its masked periods.
+	Screen *screenView
+}
+
+// screenView is what the page shows of a screen recording: whether the
+// call audio is in it yet, and the periods the agent's screen was masked
+// (PCI pauses), as offsets into the video.
+type screenView struct {
+	// MuxedFrom names the sources of a muxed video (screen, call audio);
+	// empty while muxing is pending.
+	MuxedFrom []string
+	// Duration is the entry's stopTime − startTime; 0 when unknown (the
+	// page's script then takes the video's own).
+	Duration time.Duration
+	Masks    []maskPeriod
+}
+
+// maskPeriod is one pause → resume of a screen recording, from the start
+// of the video. ToEnd: no resume came, the mask lasts to the end (End is
+// the duration, or 0 when that is unknown).
+type maskPeriod struct {
+	Start, End time.Duration
+	ToEnd      bool
+}
+
+// screenOf reads a video's mediaFiles entry: its sources and masks. The
+// masks' absolute times become offsets from the entry's startTime (the
+// video's first frame), clamped to [0, duration]; a pause without a later
+// resume lasts to the end; a repeated pause or a resume without a pause
+// changes nothing. Without a startTime the masks cannot be placed.
+func screenOf(e record.MediaEntry) *screenView {
+	sv := &screenView{MuxedFrom: e.MuxedFrom}
+	if e.StartTime.IsZero() {
+		return sv
+	}
+	if e.StopTime.After(e.StartTime) {
+		sv.Duration = e.StopTime.Sub(e.StartTime)
+	}
+	clamp := func(t time.Time) time.Duration {
+		d := max(t.Sub(e.StartTime), 0)
+		if sv.Duration > 0 {
+			d = min(d, sv.Duration)
+		}
+		return d
+	}
+	var pausedAt time.Time
+	for _, m := range e.Masks {
+		switch m.Type {
+		case vault.ScreenPause:
+			if pausedAt.IsZero() {
+				pausedAt = m.Time
+			}
+		case vault.ScreenResume:
+			if pausedAt.IsZero() {
+				continue
+			}
+			if p := (maskPeriod{Start: clamp(pausedAt), End: clamp(m.Time)}); p.End > p.Start {
+				sv.Masks = append(sv.Masks, p)
+			}
+			pausedAt = time.Time{}
+		}
+	}
+	if !pausedAt.IsZero() {
+		if p := (maskPeriod{Start: clamp(pausedAt), End: sv.Duration, ToEnd: true}); sv.Duration == 0 || p.End > p.Start {
+			sv.Masks = append(sv.Masks, p)
+		}
+	}
+	return sv
+}
+
+// clock formats an offset into a recording as m:ss, or h:mm:ss from an
+// hour on (app.js formats the playhead the same way).
+func clock(d time.Duration) string {
+	s := int64(max(d, 0) / time.Second)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
+
+// seconds is an offset as the page's data attributes carry it.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
 }
 
 type field struct{ Name, Value string }
@@ -202,6 +286,11 @@ func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
 			data.Fields = append(data.Fields, field{k, v})
 		}
 	}
+	entries, _ := record.MediaEntries(rec.Doc)
+	entryOf := map[string]record.MediaEntry{}
+	for _, e := range entries {
+		entryOf[e.MediaID] = e
+	}
 	docMedia := map[string]map[string]json.RawMessage{}
 	for _, m := range doc.MediaFiles {
 		if id, ok := scalar(m["mediaId"]); ok {
@@ -222,6 +311,9 @@ func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
 			if v, ok := scalar(docMedia[m.MediaID][k]); ok && k != "mediaId" {
 				mv.Fields = append(mv.Fields, field{k, v})
 			}
+		}
+		if mv.Video {
+			mv.Screen = screenOf(entryOf[m.MediaID])
 		}
 		data.Media = append(data.Media, mv)
 	}

@@ -280,6 +280,8 @@ func (u *UI) setLang(w http.ResponseWriter, r *http.Request) {
 
 var funcs = template.FuncMap{
 	"duration": Duration,
+	"clock":    clock,
+	"seconds":  seconds,
 	"pathEscape": func(s string) string {
 		return url.PathEscape(s)
 	},

@@ -97,4 +97,95 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     setTimeout(poll, 1000);
   }
+
+  // Screen recordings: the bar under the video, of the video's duration,
+  // with the masked (paused) periods shaded where they fall. A click on a
+  // masked period seeks to its start, anywhere else on the bar to that
+  // point; the playhead follows playback. The server renders the periods
+  // as data attributes (offsets in seconds); positions are set here, as
+  // the CSP allows no inline styles.
+  for (const box of document.querySelectorAll(".screen-timeline")) {
+    const video = document.getElementById(box.dataset.video);
+    const bar = box.querySelector(".bar");
+    if (!video || !bar) continue;
+    const head = bar.querySelector(".playhead");
+    const played = bar.querySelector(".played");
+    const pos = box.querySelector(".bar-scale .pos");
+    const endLabel = box.querySelector(".bar-scale .end");
+    const masks = [...bar.querySelectorAll(".mask")];
+    const known = parseFloat(box.dataset.duration) || 0;
+    // The metadata's duration when it has one (the masks are placed on
+    // it); else the video's own, once loaded.
+    const duration = () => known > 0 ? known : (isFinite(video.duration) && video.duration > 0 ? video.duration : 0);
+    const percent = (t, d) => (Math.min(Math.max(t / d, 0), 1) * 100) + "%";
+    const layout = () => {
+      const d = duration();
+      for (const m of masks) {
+        const start = parseFloat(m.dataset.start);
+        const end = "toEnd" in m.dataset ? d : Math.min(parseFloat(m.dataset.end), d);
+        m.hidden = !(d > 0 && end > start);
+        if (m.hidden) continue;
+        m.style.left = percent(start, d);
+        m.style.width = percent(end - start, d);
+      }
+      bar.setAttribute("aria-valuemax", d.toFixed(3));
+      if (endLabel && d > 0) endLabel.textContent = clock(d);
+    };
+    const show = () => {
+      const d = duration(), t = video.currentTime;
+      const at = d > 0 ? percent(t, d) : "0%";
+      head.style.left = at;
+      played.style.width = at;
+      bar.setAttribute("aria-valuenow", t.toFixed(3));
+      bar.setAttribute("aria-valuetext", clock(t));
+      if (pos) pos.textContent = clock(t);
+    };
+    const seek = (t) => {
+      const d = duration();
+      if (!(d > 0) || !isFinite(t)) return;
+      video.currentTime = Math.min(Math.max(t, 0), d);
+      show();
+    };
+    bar.addEventListener("click", (ev) => {
+      const mask = ev.target.closest(".mask");
+      if (mask) {
+        seek(parseFloat(mask.dataset.start));
+        return;
+      }
+      const r = bar.getBoundingClientRect();
+      seek((ev.clientX - r.left) / r.width * duration());
+    });
+    bar.addEventListener("keydown", (ev) => {
+      const step = { ArrowRight: 5, ArrowUp: 5, ArrowLeft: -5, ArrowDown: -5, PageUp: 30, PageDown: -30 }[ev.key];
+      if (step) seek(video.currentTime + step);
+      else if (ev.key === "Home") seek(0);
+      else if (ev.key === "End") seek(duration());
+      else return;
+      ev.preventDefault();
+    });
+    for (const link of box.querySelectorAll("a.mask-link")) {
+      link.addEventListener("click", (ev) => {
+        ev.preventDefault();
+        seek(parseFloat(link.dataset.start));
+      });
+    }
+    // timeupdate comes a few times a second; while playing, each frame.
+    const follow = () => {
+      show();
+      if (!video.paused && !video.ended) requestAnimationFrame(follow);
+    };
+    video.addEventListener("play", () => requestAnimationFrame(follow));
+    for (const type of ["timeupdate", "seeked"]) video.addEventListener(type, show);
+    for (const type of ["loadedmetadata", "durationchange"]) video.addEventListener(type, () => { layout(); show(); });
+    layout();
+    show();
+  }
 });
+
+// clock formats seconds as m:ss, or h:mm:ss from an hour on, as the
+// server does (recordings.go, clock).
+function clock(t) {
+  const s = Math.max(0, Math.floor(t));
+  const mm = Math.floor(s / 60) % 60, ss = String(s % 60).padStart(2, "0");
+  return s >= 3600 ? Math.floor(s / 3600) + ":" + String(mm).padStart(2, "0") + ":" + ss : Math.floor(s / 60) + ":" + ss;
+}
