@@ -105,6 +105,9 @@ type Queue struct {
 	// mu serialises read-modify-write of items: the recorder, the stop
 	// reports and the uploader each change their own fields of one item.
 	mu sync.Mutex
+	// stopClaims are the items whose stop report is being sent, so that
+	// the recorder and the uploader never both send one.
+	stopClaims map[string]bool
 }
 
 // OpenQueue creates the upload folder and its failed/ subfolder.
@@ -112,7 +115,7 @@ func OpenQueue(dir string) (*Queue, error) {
 	if err := os.MkdirAll(filepath.Join(dir, failedFolder), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the upload folder: %w", err)
 	}
-	return &Queue{dir: dir}, nil
+	return &Queue{dir: dir, stopClaims: map[string]bool{}}, nil
 }
 
 const failedFolder = "failed"
@@ -186,6 +189,47 @@ func (q *Queue) Update(mediaID string, change func(*Item)) error {
 	it.name = name
 	change(&it)
 	return q.save(&it)
+}
+
+// errStopBusy: another goroutine is reporting this item's stop.
+var errStopBusy = errors.New("the stop of this item is being reported")
+
+// claimStop claims the stop report of mediaID: true when it is due and
+// now the caller's to send (then releaseStop must follow), false when
+// there is none to send, errStopBusy when another caller sends it.
+func (q *Queue) claimStop(mediaID string) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopClaims[mediaID] {
+		return false, errStopBusy
+	}
+	b, err := os.ReadFile(filepath.Join(q.dir, fileName(mediaID)+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	var it Item
+	if err == nil {
+		err = json.Unmarshal(b, &it)
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot read the queue item %s: %w", mediaID, err)
+	}
+	if it.StopReason == "" || it.StopReported {
+		return false, nil
+	}
+	q.stopClaims[mediaID] = true
+	return true, nil
+}
+
+// releaseStop ends a claim; reported marks the stop as told.
+func (q *Queue) releaseStop(mediaID string, reported bool) error {
+	q.mu.Lock()
+	delete(q.stopClaims, mediaID)
+	q.mu.Unlock()
+	if !reported {
+		return nil
+	}
+	return q.Update(mediaID, func(x *Item) { x.StopReported = true })
 }
 
 func (q *Queue) save(it *Item) error {

@@ -353,22 +353,29 @@ func (s *Service) finishRecording(rec *recording, reason string) *Item {
 	if reason == ReasonCapture && waitErr != nil {
 		s.log.Errorf("Recorder: ffmpeg: %v", waitErr)
 	}
-	s.wakeUploader()
+	if reason == "" {
+		s.wakeUploader() // else the stop report wakes it, once sent
+	}
 	return it
 }
 
 // reportStop tells the server srs stopped it on its own; when the server
 // cannot be reached, the uploader tells it before the upload.
 func (s *Service) reportStop(ctx context.Context, sess *agentSession, it *Item) {
-	err := sess.client.Stopped(ctx, it.RecordingID, it.MediaID, it.StopReason)
-	if err != nil && (Retryable(err) || errors.Is(err, ErrSessionLost)) {
-		s.log.Warnf("Recorder: %v (told again before the upload)", err)
+	defer s.wakeUploader()
+	claimed, err := s.queue.claimStop(it.MediaID)
+	if err != nil || !claimed {
 		return
 	}
-	if err != nil {
+	err = sess.client.Stopped(ctx, it.RecordingID, it.MediaID, it.StopReason)
+	retry := err != nil && (Retryable(err) || errors.Is(err, ErrSessionLost))
+	switch {
+	case retry:
+		s.log.Warnf("Recorder: %v (told again before the upload)", err)
+	case err != nil:
 		s.log.Warnf("Recorder: %v", err)
 	}
-	if err := s.queue.Update(it.MediaID, func(x *Item) { x.StopReported = true }); err != nil {
+	if err := s.queue.releaseStop(it.MediaID, !retry); err != nil {
 		s.log.Errorf("Recorder: %v", err)
 	}
 }

@@ -70,6 +70,8 @@ func (s *Service) uploadPass(logged map[string]bool) time.Duration {
 			continue
 		case sess.ctx.Err() != nil:
 			return 0 // logged out or stopping: the item is tried at the next login
+		case errors.Is(err, errStopBusy):
+			continue // the recorder is reporting its stop; it wakes us after
 		case errors.Is(err, ErrSessionLost):
 			s.log.Warnf("Uploader: the server session of %s is gone: logged out", sess.userName)
 			s.endSession(sess, ReasonSession, false)
@@ -87,14 +89,14 @@ func (s *Service) uploadPass(logged map[string]bool) time.Duration {
 			// The server is likely down for the others too: wait.
 			return delay
 		default:
+			if ferr := s.queue.Fail(it, err.Error()); ferr != nil {
+				s.log.Errorf("Uploader: %v", ferr)
+			}
 			var apiErr *APIError
 			if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
 				s.setLastError("Uploader: %v: the server holds a different file under this id; kept in failed/, not retried", err)
 			} else {
 				s.setLastError("Uploader: %v: kept in failed/, not retried", err)
-			}
-			if ferr := s.queue.Fail(it, err.Error()); ferr != nil {
-				s.log.Errorf("Uploader: %v", ferr)
 			}
 		}
 	}
@@ -105,16 +107,23 @@ func (s *Service) uploadPass(logged map[string]bool) time.Duration {
 func (s *Service) upload(sess *agentSession, it *Item) error {
 	ctx := sess.ctx
 	if it.StopReason != "" && !it.StopReported {
-		err := sess.client.Stopped(ctx, it.RecordingID, it.MediaID, it.StopReason)
-		if err != nil && (Retryable(err) || errors.Is(err, ErrSessionLost)) {
-			return err
-		}
+		claimed, err := s.queue.claimStop(it.MediaID)
 		if err != nil {
-			// The server no longer cares (the call is over): upload anyway.
-			s.log.Warnf("Uploader: %v", err)
-		}
-		if err := s.queue.Update(it.MediaID, func(x *Item) { x.StopReported = true }); err != nil {
 			return err
+		}
+		if claimed {
+			err := sess.client.Stopped(ctx, it.RecordingID, it.MediaID, it.StopReason)
+			retry := err != nil && (Retryable(err) || errors.Is(err, ErrSessionLost))
+			if rerr := s.queue.releaseStop(it.MediaID, !retry); rerr != nil {
+				return rerr
+			}
+			if retry {
+				return err
+			}
+			if err != nil {
+				// The server no longer cares (the call is over): upload anyway.
+				s.log.Warnf("Uploader: %v", err)
+			}
 		}
 	}
 	if !it.MediaUploaded {
