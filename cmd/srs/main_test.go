@@ -87,7 +87,7 @@ func TestCommand(t *testing.T) {
 		t.Errorf("after SIGTERM: %v", err)
 	}
 	log, _ := os.ReadFile(logPath)
-	if !regexp.MustCompile(`(?m)^\S+ \S+ INFO  ServiceHandler: Running Version:\S+, IP:127\.0\.0\.1, OS:` + runtime.GOOS + `$`).Match(log) ||
+	if !regexp.MustCompile(`(?m)^\S+ \S+ INFO  ServiceHandler: Running Version:\S+, IP:127\.0\.0\.1, OS:`+runtime.GOOS+`$`).Match(log) ||
 		!strings.Contains(string(log), "ServiceHandler: stopped") {
 		t.Errorf("log:\n%s", log)
 	}
