@@ -21,12 +21,14 @@ type jobFlags struct {
 	workers     int
 	slice       time.Duration
 	rescueAfter time.Duration
+	ffmpeg      string
 }
 
 func (f *jobFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.workers, "job-workers", 4, "background jobs this process runs at once")
 	fs.DurationVar(&f.slice, "job-slice", time.Minute, "how long one attempt of a long job (a certificate re-wrap) runs before it yields and is rescheduled")
 	fs.DurationVar(&f.rescueAfter, "job-rescue-after", 10*time.Minute, "a job running this long counts as stuck (its process died) and runs again; more than twice -job-slice")
+	fs.StringVar(&f.ffmpeg, "ffmpeg", "ffmpeg", "the ffmpeg program that muxes screen recordings with their call audio and trims cut-short ones")
 }
 
 func (f *jobFlags) check() error {
@@ -43,6 +45,7 @@ func (f *jobFlags) check() error {
 
 func (f *jobFlags) apply(cfg *server.Config) {
 	cfg.Jobs.Workers, cfg.Jobs.Slice, cfg.Jobs.RescueAfter = f.workers, f.slice, f.rescueAfter
+	cfg.FFmpeg = f.ffmpeg
 }
 
 // workerMain is "callvault worker": the background jobs of serve, without

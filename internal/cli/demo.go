@@ -105,8 +105,16 @@ func (m *demoMain) setUp(ctx context.Context, srv *server.Server) error {
 	if err := srv.Svc.SetRetention(ctx, admin, vault.RetentionSettings{RetentionDays: 36500, RequireBackup: true, MaxBackupWaitDays: 0}); err != nil {
 		return err
 	}
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	agentPassword := base64.RawURLEncoding.EncodeToString(raw)
+	if err := demoScreen(ctx, srv, admin, agentPassword); err != nil {
+		return err
+	}
 	fmt.Fprintf(m.app.Stdout, "demo tenant created in %s\n  login:    admin@%s\n  password: %s   (shown once; keep it)\n  certificate %s assigned for voice and screen; %d sample recordings ingested\n"+
-		"  legal hold %q keeps %s; retention 36500 days, waiting for a backup receipt (Admin > Retention, Legal holds, Audit)\n",
-		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()), hold.Name, first)
+		"  legal hold %q keeps %s; retention 36500 days, waiting for a backup receipt (Admin > Retention, Legal holds, Audit)\n"+
+		"  agent agent1@%s (password %s) had a call with a screen recording: %s, muxed with its call audio by a job (needs ffmpeg)\n",
+		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()), hold.Name, first, demoTenant, agentPassword, demoScreenID)
 	return nil
 }

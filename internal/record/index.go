@@ -13,7 +13,8 @@ import (
 // Index is what search needs, lifted out of a merged document.
 type Index struct {
 	// StartTime and StopTime are the top-level ones; without them, the
-	// earliest start and latest stop of the mediaFiles; zero if none.
+	// earliest start and latest stop of the mediaFiles other than screen
+	// recordings (video/*); zero if none.
 	StartTime, StopTime time.Time
 	// Caller and Dialed are callerPhoneNumber and dialedPhoneNumber;
 	// without them, the ani and dnis parameters of the earliest media
@@ -66,14 +67,19 @@ func IndexOf(doc json.RawMessage) (Index, error) {
 	var minStart, maxStop time.Time
 	caller, dialed := idx.Caller, idx.Dialed
 	for _, m := range media {
-		if t := timeOf(m[keyStartTime]); !t.IsZero() && (minStart.IsZero() || t.Before(minStart)) {
-			minStart = t
+		typ, _ := stringOf(m["type"])
+		typ = vault.NormalizeMediaType(typ)
+		// A screen file's times are its capture's, not the call's: a part
+		// uploaded mid-call (srs restarted) must not stop the call.
+		if !strings.HasPrefix(typ, "video/") {
+			if t := timeOf(m[keyStartTime]); !t.IsZero() && (minStart.IsZero() || t.Before(minStart)) {
+				minStart = t
+			}
+			if t := timeOf(m[keyStopTime]); t.After(maxStop) {
+				maxStop = t
+			}
 		}
-		if t := timeOf(m[keyStopTime]); t.After(maxStop) {
-			maxStop = t
-		}
-		if typ, _ := stringOf(m["type"]); typ != "" {
-			typ = vault.NormalizeMediaType(typ)
+		if typ != "" {
 			types = append(types, typ)
 			if strings.HasPrefix(typ, "video/") {
 				idx.ScreenRecording = true

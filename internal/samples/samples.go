@@ -67,3 +67,10 @@ func Recordings() []Recording {
 	}
 	return out
 }
+
+// ScreenVideo is the synthetic screen recording (46 s of test pattern,
+// H.264 in MP4 with its index first, so it can be read from a pipe).
+func ScreenVideo() []byte { return demoMP4 }
+
+// CallAudio is the synthetic call audio (MP3).
+func CallAudio() []byte { return demoMP3 }

@@ -4,10 +4,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"callvault/internal/blob"
+	"callvault/internal/ffmpeg"
 	"callvault/internal/httpapi"
 	"callvault/internal/httpx"
 	"callvault/internal/jobs"
@@ -70,7 +73,10 @@ type Config struct {
 	Jobs jobs.Options
 	// NoJobs runs no jobs in this process (one-shot commands); jobs are
 	// still queued, for the serve and worker processes.
-	NoJobs          bool
+	NoJobs bool
+	// FFmpeg (-ffmpeg) is the ffmpeg program that muxes screen
+	// recordings and trims cut-short ones; "" is "ffmpeg" on PATH.
+	FFmpeg          string
 	ShutdownTimeout time.Duration // 0: 30 s
 	// Login tunes the bound on password checks; the zero value is the
 	// default (see service.LoginOptions).
@@ -144,6 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Store: store, Blobs: blobs, Log: cfg.Log, Now: cfg.Now,
 		Keys:        keystore.New(master, service.StoreBackend{Store: store}),
 		MediaSource: mediaSource(blobURL),
+		Video:       ffmpegTool{path: cmp.Or(cfg.FFmpeg, "ffmpeg")},
 	}
 	srv := &Server{Config: cfg, Svc: svc, Logins: service.NewLogins(svc, cfg.Login), site: site, store: store, blobs: blobs}
 	if err := srv.openQueue(ctx); err != nil {
@@ -400,4 +407,15 @@ func openStore(ctx context.Context, db string) (vault.Store, error) {
 		return postgres.Open(ctx, db)
 	}
 	return sqlite.Open(ctx, strings.TrimPrefix(db, "sqlite://"))
+}
+
+// ffmpegTool is the service's VideoTool on internal/ffmpeg.
+type ffmpegTool struct{ path string }
+
+func (t ffmpegTool) Mux(ctx context.Context, video, audio io.Reader, audioOffset time.Duration, out io.Writer) error {
+	return ffmpeg.Mux(ctx, t.path, video, audio, audioOffset, out)
+}
+
+func (ffmpegTool) CompleteBoxes(dst io.Writer, src io.Reader) (int64, error) {
+	return ffmpeg.CompleteBoxes(dst, src)
 }

@@ -125,6 +125,7 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 	}
 	if up.salvage != nil {
 		defer up.salvage.stop()
+		in.Size = -1 // what is stored is the salvaged part, not the body
 	}
 	m := &up.media
 	// A stored file is compared with the upload, which is then only

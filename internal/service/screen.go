@@ -116,7 +116,8 @@ func (s *Service) ScreenSettings(ctx context.Context, caller *vault.User) (vault
 }
 
 // SetScreenSettings replaces them (admins), with an audit entry. Turning
-// recording off stops the captures that are open.
+// recording off starts no new capture; those open run until their call
+// stops.
 func (s *Service) SetScreenSettings(ctx context.Context, caller *vault.User, ss vault.ScreenSettings) error {
 	if err := requireRole(caller, vault.RoleAdmin); err != nil {
 		return err
