@@ -2,21 +2,111 @@ package srs
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"callvault/internal/ffmpeg"
 )
 
+// ffmpegCapturer is the real Capturer: internal/ffmpeg's monitor list,
+// layout and capture, as config.json configures them.
+type ffmpegCapturer struct {
+	path     string
+	device   string
+	display  string
+	monitors MonitorSelection
+	// list finds the monitors; a field so that a test can stand in for
+	// a system srs does not run on.
+	list func(ctx context.Context) ([]ffmpeg.Monitor, error)
+}
+
 // NewFFmpegCapturer captures the screen with ffmpeg as config.json says
-// (captureDevice, display, monitors, ffmpegPath).
-func NewFFmpegCapturer(cfg *Config) Capturer { return noCapturer{} }
-
-type noCapturer struct{}
-
-var errNoCapturer = errors.New("screen capture is not available in this build")
-
-func (noCapturer) Plan(context.Context, CaptureRequest) (Layout, error) {
-	return Layout{}, errNoCapturer
+// (ffmpegPath, captureDevice, display, monitors).
+func NewFFmpegCapturer(cfg *Config) Capturer {
+	c := &ffmpegCapturer{path: cfg.FFmpegPath, device: cfg.CaptureDevice, display: cfg.Display, monitors: cfg.Monitors}
+	c.list = c.listMonitors
+	return c
 }
 
-func (noCapturer) Start(context.Context, CaptureRequest, Layout) (CaptureProcess, error) {
-	return nil, errNoCapturer
+func (c *ffmpegCapturer) listMonitors(ctx context.Context) ([]ffmpeg.Monitor, error) {
+	if c.device != DeviceX11Grab {
+		return nil, fmt.Errorf("finding the monitors for %s is not supported yet", c.device)
+	}
+	return ffmpeg.ListMonitors(ctx, c.display)
 }
+
+// plannedLayout keeps what ffmpeg needs beside the Layout the metadata
+// shows.
+type plannedLayout struct {
+	layout ffmpeg.Layout
+}
+
+// Plan lists the monitors, selects them as config.json's monitors says
+// and lays them out side by side within req.MaxWidth.
+func (c *ffmpegCapturer) Plan(ctx context.Context, req CaptureRequest) (Layout, error) {
+	monitors, err := c.list(ctx)
+	if err != nil {
+		return Layout{}, err
+	}
+	var selected []int
+	switch {
+	case c.monitors.Primary:
+		selected = []int{0} // xrandr may mark none primary: the first, then
+		for i, m := range monitors {
+			if m.Primary {
+				selected = []int{i}
+				break
+			}
+		}
+	case c.monitors.Indexes != nil:
+		for _, i := range c.monitors.Indexes {
+			if i >= len(monitors) {
+				return Layout{}, fmt.Errorf("monitors: index %d, but the display has %s", i, plural(len(monitors), "monitor", "monitors"))
+			}
+		}
+		selected = c.monitors.Indexes
+	}
+	planned, err := ffmpeg.PlanLayout(monitors, selected, req.MaxWidth)
+	if err != nil {
+		return Layout{}, err
+	}
+	layout := Layout{
+		OriginalWidth: planned.OriginalWidth, OriginalHeight: planned.OriginalHeight,
+		Width: planned.Width, Height: planned.Height, planned: &plannedLayout{layout: planned},
+	}
+	for _, m := range planned.Monitors {
+		layout.Monitors = append(layout.Monitors, MonitorLayout{Name: m.Name, Primary: m.Primary, Original: m.Original, Actual: m.Actual})
+	}
+	return layout, nil
+}
+
+// Start starts ffmpeg with a layout Plan made.
+func (c *ffmpegCapturer) Start(ctx context.Context, req CaptureRequest, layout Layout) (CaptureProcess, error) {
+	if layout.planned == nil {
+		return nil, fmt.Errorf("cannot start the capture: the layout was not planned by ffmpeg")
+	}
+	goos := runtime.GOOS
+	switch c.device {
+	case DeviceX11Grab:
+		goos = "linux"
+	case DeviceGDIGrab:
+		goos = "windows"
+	case DeviceAVFoundation:
+		goos = "darwin"
+	}
+	capture, err := ffmpeg.StartCapture(ctx, c.path, ffmpeg.CaptureSpec{
+		OS: goos, Display: c.display, Layout: layout.planned.layout, FrameRate: req.FrameRate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ffmpegProcess{capture}, nil
+}
+
+type ffmpegProcess struct{ c *ffmpeg.Capture }
+
+func (p ffmpegProcess) Output() io.Reader  { return p.c.Output() }
+func (p ffmpegProcess) Mask(on bool) error { return p.c.Mask(on) }
+func (p ffmpegProcess) Stop() error        { return p.c.Stop() }
+func (p ffmpegProcess) Wait() error        { return p.c.Wait() }

@@ -10,9 +10,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"callvault/internal/ffmpeg"
 	"callvault/internal/httpx"
 )
 
@@ -299,80 +302,6 @@ func (a *apiServer) counts() (logins, logouts, mediaPuts int) {
 	return a.logins, a.logouts, a.mediaPuts
 }
 
-// lavfiCapturer is a real ffmpeg making fragmented H.264 MP4 from its
-// test pattern instead of the screen: the rest of srs meets a real
-// stream, a real process and a real stop.
-type lavfiCapturer struct {
-	mu    sync.Mutex
-	masks []bool
-	procs int
-}
-
-func (c *lavfiCapturer) Plan(ctx context.Context, req CaptureRequest) (Layout, error) {
-	return Layout{OriginalWidth: 640, OriginalHeight: 360, Width: 320, Height: 180, Monitors: []MonitorLayout{
-		{Name: "monitor_0", Primary: true, Original: [4]int{0, 0, 640, 360}, Actual: [4]int{0, 0, 320, 180}},
-	}}, nil
-}
-
-func (c *lavfiCapturer) Start(ctx context.Context, req CaptureRequest, layout Layout) (CaptureProcess, error) {
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-re", "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=%dx%d:rate=%d", layout.Width, layout.Height, req.FrameRate),
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", strconv.Itoa(req.FrameRate),
-		"-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000", "pipe:1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.procs++
-	c.mu.Unlock()
-	return &lavfiProcess{c: c, cmd: cmd, out: out, stderr: &stderr}, nil
-}
-
-func (c *lavfiCapturer) maskCalls() []bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]bool(nil), c.masks...)
-}
-
-type lavfiProcess struct {
-	c       *lavfiCapturer
-	cmd     *exec.Cmd
-	out     io.Reader
-	stderr  *bytes.Buffer
-	once    sync.Once
-	waitErr error
-	stopped bool
-}
-
-func (p *lavfiProcess) Output() io.Reader { return p.out }
-
-func (p *lavfiProcess) Mask(on bool) error {
-	p.c.mu.Lock()
-	p.c.masks = append(p.c.masks, on)
-	p.c.mu.Unlock()
-	return nil
-}
-
-func (p *lavfiProcess) Stop() error {
-	p.stopped = true
-	return p.cmd.Process.Signal(os.Interrupt)
-}
-
-func (p *lavfiProcess) Wait() error {
-	p.once.Do(func() {
-		if err := p.cmd.Wait(); err != nil && !p.stopped {
-			p.waitErr = fmt.Errorf("%w: %s", err, strings.TrimSpace(p.stderr.String()))
-		}
-	})
-	return p.waitErr
-}
-
 // testCert makes an RSA certificate and key, written as PEM to dir.
 func testCert(t *testing.T, dir, cn string) (certPEM string, certPath, keyPath string) {
 	t.Helper()
@@ -407,7 +336,6 @@ type testSRS struct {
 	svc     *Service
 	cfg     *Config
 	api     *apiServer
-	capt    *lavfiCapturer
 	dir     string
 	logPath string
 	closed  bool
@@ -430,7 +358,10 @@ func startSRS(t *testing.T, setup srsSetup) *testSRS {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	entries := fmt.Sprintf(`{"name":"server","value":%q},{"name":"authenticationPort","value":0},{"name":"display","value":":99"}`, api.URL())
+	entries := fmt.Sprintf(`{"name":"server","value":%q},{"name":"authenticationPort","value":0}`, api.URL())
+	if !strings.Contains(setup.configJSON, `"display"`) {
+		entries += fmt.Sprintf(`,{"name":"display","value":%q}`, testDisplay(t))
+	}
 	if setup.configJSON != "" {
 		entries += "," + setup.configJSON
 	}
@@ -439,11 +370,6 @@ func startSRS(t *testing.T, setup srsSetup) *testSRS {
 		t.Fatal(err)
 	}
 	opts := setup.opts
-	capt, _ := opts.Capturer.(*lavfiCapturer)
-	if opts.Capturer == nil {
-		capt = &lavfiCapturer{}
-		opts.Capturer = capt
-	}
 	if opts.Version == "" {
 		opts.Version = "9.9.9-test"
 	}
@@ -454,7 +380,7 @@ func startSRS(t *testing.T, setup srsSetup) *testSRS {
 	if err := svc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ts := &testSRS{t: t, svc: svc, cfg: cfg, api: api, capt: capt, dir: dir, logPath: cfg.LogFile}
+	ts := &testSRS{t: t, svc: svc, cfg: cfg, api: api, dir: dir, logPath: cfg.LogFile}
 	t.Cleanup(ts.close)
 	return ts
 }
@@ -588,4 +514,79 @@ func checkVideo(t *testing.T, path string) {
 	if !strings.Contains(out, "codec_name=h264") || strings.Contains(out, "nb_read_frames=0") {
 		t.Fatalf("ffprobe %s:\n%s", path, out)
 	}
+}
+
+// captures counts the captures srs started.
+func (ts *testSRS) captures() int { return strings.Count(ts.log(), "INFO  Recorder: recording ") }
+
+// The X display the tests record: one Xvfb of two side-by-side 320x180
+// monitors showing moving content, started by the first test that needs
+// it and shared by all (each recording test runs its own ffmpeg).
+var shared struct {
+	once    sync.Once
+	display string
+	skip    string
+	err     error
+	stops   []func()
+}
+
+func testDisplay(t *testing.T) string {
+	t.Helper()
+	shared.once.Do(func() {
+		for _, tool := range []string{"Xvfb", "xrandr", "ffmpeg", "ffplay"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				shared.skip = "needs " + tool
+				return
+			}
+		}
+		shared.display, shared.stops, shared.err = startXvfb(640, 180, 2)
+	})
+	if shared.skip != "" {
+		t.Skip(shared.skip)
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.display
+}
+
+// startXvfb starts an X server of w x h on a free display, splits it
+// into side-by-side monitors (the first primary) and shows moving
+// content on it.
+func startXvfb(w, h, monitors int) (string, []func(), error) {
+	ctx := context.Background()
+	for n := 0; n < 50; n++ {
+		display := fmt.Sprintf(":%d", 100+mrand.IntN(800))
+		stop, err := ffmpeg.StartXvfb(ctx, display, w, h)
+		if errors.Is(err, ffmpeg.ErrDisplayInUse) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		stops := []func(){stop}
+		var list []ffmpeg.Monitor
+		for i := 0; i < monitors; i++ {
+			list = append(list, ffmpeg.Monitor{Name: fmt.Sprintf("M%d", i), Primary: i == 0, X: i * w / monitors, W: w / monitors, H: h})
+		}
+		if err := ffmpeg.SetVirtualMonitors(ctx, display, list); err != nil {
+			stop()
+			return "", nil, err
+		}
+		stopContent, err := ffmpeg.StartTestContent(ctx, display, ffmpeg.ContentMotion, 0, 0, w, h)
+		if err != nil {
+			stop()
+			return "", nil, err
+		}
+		return display, append([]func(){stopContent}, stops...), nil
+	}
+	return "", nil, errors.New("no free X display")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, stop := range shared.stops {
+		stop()
+	}
+	os.Exit(code)
 }

@@ -88,6 +88,8 @@ type Layout struct {
 	Width          int             `json:"width"`
 	Height         int             `json:"height"`
 	Monitors       []MonitorLayout `json:"monitors"`
+
+	planned *plannedLayout // what the ffmpeg capturer planned; not kept in the item
 }
 
 // MonitorLayout is one monitor of a Layout.

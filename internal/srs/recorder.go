@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,13 +29,17 @@ type recording struct {
 	enc  io.WriteCloser // the CMS stream writer, or the file itself (no certificate)
 	part string         // the path of the .part file
 
-	cancel   context.CancelFunc // kills ffmpeg if it does not stop
-	paused   bool
-	written  atomic.Int64 // bytes of video captured
-	dirty    atomic.Bool  // written since the last fsync
-	copyDone chan struct{}
-	copyErr  error         // set before copyDone closes
-	stopped  chan struct{} // closed when finishRecording is done with it
+	cancel  context.CancelFunc // kills ffmpeg if it does not stop
+	paused  bool
+	written atomic.Int64 // bytes of video captured
+	dirty   atomic.Bool  // written since the last fsync
+	// firstOutput closes when ffmpeg's first bytes arrive (or the copy
+	// ends): ffmpeg writes its header only once its filter graph is up,
+	// and a mask sent before that is lost.
+	firstOutput chan struct{}
+	copyDone    chan struct{}
+	copyErr     error         // set before copyDone closes
+	stopped     chan struct{} // closed when finishRecording is done with it
 }
 
 // recStatus is what GET /api/v2/me/recording says about the capture.
@@ -167,7 +172,7 @@ func (s *Service) startRecording(sess *agentSession, recordingID, mediaID string
 	}
 	rec := &recording{
 		item: it, sess: sess, proc: proc, file: f, enc: enc, part: part, cancel: recCancel,
-		copyDone: make(chan struct{}), stopped: make(chan struct{}),
+		firstOutput: make(chan struct{}), copyDone: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	s.setRecStatus(rec)
 	s.goRun(rec.copy)
@@ -189,12 +194,16 @@ func (nopCloser) Close() error { return nil }
 // the last few bytes of what was captured.
 func (rec *recording) copy() {
 	defer close(rec.copyDone)
+	var first sync.Once
+	started := func() { first.Do(func() { close(rec.firstOutput) }) }
+	defer started()
 	out := rec.proc.Output()
 	buf := make([]byte, 64<<10)
 	flusher, _ := rec.enc.(interface{ Flush() error })
 	for {
 		n, err := out.Read(buf)
 		if n > 0 {
+			started()
 			werr := func() error {
 				if _, err := rec.enc.Write(buf[:n]); err != nil {
 					return err
@@ -380,6 +389,10 @@ func (s *Service) reportStop(ctx context.Context, sess *agentSession, it *Item) 
 	}
 }
 
+// maskWait bounds how long a pause waits for a capture that has just
+// started to be ready for it.
+const maskWait = 10 * time.Second
+
 // maskLocked blacks the capture out (pause) or shows it again, and notes
 // the mask in the entry. s.ctl is held.
 func (s *Service) maskLocked(on bool) error {
@@ -389,6 +402,11 @@ func (s *Service) maskLocked(on bool) error {
 	}
 	if rec.paused == on {
 		return nil
+	}
+	select {
+	case <-rec.firstOutput:
+	case <-time.After(maskWait):
+		return fmt.Errorf("the capture has produced nothing for %s", maskWait)
 	}
 	if err := rec.proc.Mask(on); err != nil {
 		return err

@@ -1,0 +1,75 @@
+package srs
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRealScreenCapture records an X screen (two monitors side by side)
+// with the real ffmpeg capturer: masks switch ffmpeg's black-out, the
+// upload decrypts with openssl into H.264 of the planned size, and the
+// entry tells the layout.
+func TestRealScreenCapture(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, certPath, keyPath := testCert(t, dir, "screen1")
+	ts := startSRS(t, srsSetup{
+		configJSON: `{"name":"maxWidth","value":320},{"name":"preLoadVlc","value":true}`,
+	})
+	ts.api.setSettings(ScreenSettings{RecordingWhen: "voice", FrameRate: 5, MaxWidth: 1920, Certificates: []ScreenCertificate{{Alias: "screen1", Certificate: certPEM}}})
+	ck := ts.loginAgent()
+	ts.waitLog(20*time.Second, "Recorder: preLoadVlc: ready to capture 2 monitors at 320x90")
+	ts.api.issue("start", "rec-real", "media-real")
+	ts.waitState(20*time.Second, "recording")
+	// At once: ffmpeg would drop a mask sent before its filter graph is
+	// up, so srs waits for the capture's first bytes.
+	if a := ts.call("POST", "/api/v2/me/recording/pause", "", "Cookie", ck); a.status != 200 {
+		t.Fatalf("pause: %d %s", a.status, a.body)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if a := ts.call("POST", "/api/v2/me/recording/resume", "", "Cookie", ck); a.status != 200 {
+		t.Fatalf("resume: %d %s", a.status, a.body)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	ts.api.issue("stop", "rec-real", "media-real")
+	ts.waitLog(30*time.Second, "Uploader: Upload of file was successful.")
+	m := ts.api.storedMedia("media-real")
+	cmsPath := filepath.Join(dir, "real.cms")
+	if err := os.WriteFile(cmsPath, m.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain := decryptCMS(t, cmsPath, certPath, keyPath)
+	checkVideo(t, plain)
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", plain).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "320,90" {
+		t.Errorf("video size %q %v", out, err)
+	}
+	// The pause blacked the picture out for about 1.5 s.
+	black, _ := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-i", plain, "-vf", "blackdetect=d=0.8:pix_th=0.05", "-an", "-f", "null", "-").CombinedOutput()
+	if n := strings.Count(string(black), "black_start:"); n != 1 {
+		t.Errorf("%d black periods, want 1:\n%s", n, black)
+	}
+	puts := ts.api.recordPuts("rec-real")
+	if len(puts) != 1 {
+		t.Fatalf("%d metadata puts", len(puts))
+	}
+	var rec struct {
+		MediaFiles []MediaEntry `json:"mediaFiles"`
+	}
+	if err := json.Unmarshal(puts[0], &rec); err != nil {
+		t.Fatal(err)
+	}
+	p := rec.MediaFiles[0].Parameters
+	if p.VirtualWidth != "320" || p.VirtualHeight != "90" || p.OriginalVirtualWidth != "640" || p.OriginalVirtualHeight != "180" ||
+		len(p.Monitors) != 2 || p.Monitors[0].OriginalPositions != "[0, 0, 320, 180]" || p.Monitors[1].ActualPositions != "[160, 0, 320, 90]" ||
+		!p.Monitors[0].Primary || p.Monitors[1].Primary {
+		t.Errorf("parameters %+v", p)
+	}
+	if masks := rec.MediaFiles[0].Masks; len(masks) != 2 || masks[0].Type != "pause" || masks[1].Type != "resume" {
+		t.Errorf("masks %v", masks)
+	}
+}
