@@ -669,10 +669,12 @@ func caseCollision(mediaIDs []string, stored []vault.Media) error {
 // index changes: start or stop time, caller or dialed number, agents,
 // partitions.
 func changedFacts(r *vault.Recording, idx record.Index) string {
+	// The store keeps times to the millisecond.
+	ms := func(t time.Time) time.Time { return t.Truncate(time.Millisecond) }
 	switch {
-	case !idx.StartTime.Equal(r.StartTime):
+	case !ms(idx.StartTime).Equal(ms(r.StartTime)):
 		return "startTime"
-	case !idx.StopTime.Equal(r.StopTime):
+	case !ms(idx.StopTime).Equal(ms(r.StopTime)):
 		return "stopTime"
 	case idx.Caller != r.CallerPhoneNumber:
 		return "callerPhoneNumber"
