@@ -49,16 +49,23 @@ func (c *ffmpegCapturer) Plan(ctx context.Context, req CaptureRequest) (Layout, 
 	if err != nil {
 		return Layout{}, err
 	}
+	primary := -1
+	for i, m := range monitors {
+		if m.Primary {
+			primary = i
+			break
+		}
+	}
+	if primary < 0 && len(monitors) > 0 {
+		// xrandr marks none primary on a plain X server (Xvfb, a single
+		// output): the first monitor is, for "primary" and the metadata.
+		primary = 0
+		monitors[0].Primary = true
+	}
 	var selected []int
 	switch {
 	case c.monitors.Primary:
-		selected = []int{0} // xrandr may mark none primary: the first, then
-		for i, m := range monitors {
-			if m.Primary {
-				selected = []int{i}
-				break
-			}
-		}
+		selected = []int{primary}
 	case c.monitors.Indexes != nil:
 		for _, i := range c.monitors.Indexes {
 			if i >= len(monitors) {

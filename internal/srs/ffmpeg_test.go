@@ -1,11 +1,13 @@
 package srs
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -71,5 +73,90 @@ func TestRealScreenCapture(t *testing.T) {
 	}
 	if masks := rec.MediaFiles[0].Masks; len(masks) != 2 || masks[0].Type != "pause" || masks[1].Type != "resume" {
 		t.Errorf("masks %v", masks)
+	}
+}
+
+// killableCapturer is the real capturer, keeping its captures so that a
+// test can kill ffmpeg as a crash of it would.
+type killableCapturer struct {
+	Capturer
+	mu    sync.Mutex
+	procs []ffmpegProcess
+}
+
+func (k *killableCapturer) Start(ctx context.Context, req CaptureRequest, layout Layout) (CaptureProcess, error) {
+	p, err := k.Capturer.Start(ctx, req, layout)
+	if err == nil {
+		k.mu.Lock()
+		k.procs = append(k.procs, p.(ffmpegProcess))
+		k.mu.Unlock()
+	}
+	return p, err
+}
+
+// TestCaptureDiesOnItsOwn: ffmpeg dies mid-call. What it wrote is queued
+// and uploaded, and the server is told the capture stopped.
+func TestCaptureDiesOnItsOwn(t *testing.T) {
+	api := newAPIServer(t)
+	capt := &killableCapturer{}
+	ts := startSRS(t, srsSetup{api: api, opts: Options{Capturer: capt}, configHook: func(c *Config) { capt.Capturer = NewFFmpegCapturer(c) }})
+	ts.loginAgent()
+	api.issue("start", "rec-F", "media-F")
+	ts.waitState(20*time.Second, "recording")
+	waitFor(t, 20*time.Second, "video in the .part file", func() bool {
+		info, err := os.Stat(filepath.Join(ts.cfg.UploadFolder, "media-F.mp4.part"))
+		return err == nil && info.Size() > 2000
+	})
+	capt.mu.Lock()
+	if err := capt.procs[0].c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	capt.mu.Unlock()
+	ts.waitLog(10*time.Second, "ERROR Recorder: stopped recording media-F: the capture ended on its own")
+	ts.waitLog(20*time.Second, "Uploader: Upload of file was successful.")
+	if !strings.Contains(ts.log(), "ERROR Recorder: ffmpeg: capture failed: signal: killed") {
+		t.Errorf("ffmpeg's end not logged")
+	}
+	if stops := api.stopReports(); len(stops) != 1 || stops[0]["reason"] != ReasonCapture {
+		t.Errorf("stop reports %v", stops)
+	}
+	if m := api.storedMedia("media-F"); m == nil || len(m.body) < 1000 {
+		t.Errorf("media %v", m)
+	}
+}
+
+func TestDummyRecording(t *testing.T) {
+	ts := startSRS(t, srsSetup{configJSON: `{"name":"dummyRecordingDuration","value":2}`})
+	ts.waitLog(20*time.Second, "INFO  DummyRecording: a test capture of 2s at 640x180 made ")
+	if !strings.Contains(ts.log(), "; nothing was kept or uploaded") {
+		t.Errorf("log:\n%s", ts.log())
+	}
+	entries, _ := os.ReadDir(ts.cfg.UploadFolder)
+	if len(entries) != 1 {
+		t.Errorf("the upload folder holds %v", entries)
+	}
+}
+
+// TestCaptureGivesNothing: ffmpeg dies before its first byte. The server
+// is told, and there is nothing to upload.
+func TestCaptureGivesNothing(t *testing.T) {
+	api := newAPIServer(t)
+	capt := &killableCapturer{}
+	ts := startSRS(t, srsSetup{api: api, opts: Options{Capturer: capt}, configHook: func(c *Config) { capt.Capturer = NewFFmpegCapturer(c) }})
+	ts.loginAgent()
+	api.issue("start", "rec-E", "media-E")
+	ts.waitState(20*time.Second, "recording")
+	capt.mu.Lock()
+	_ = capt.procs[0].c.Kill()
+	capt.mu.Unlock()
+	ts.waitLog(20*time.Second, "WARN  Uploader: media-E holds no video (the capture gave nothing): not uploaded")
+	if stops := api.stopReports(); len(stops) != 1 || stops[0]["reason"] != ReasonCapture {
+		t.Errorf("stop reports %v", stops)
+	}
+	if _, _, puts := api.counts(); puts != 0 {
+		t.Errorf("%d media puts", puts)
+	}
+	if items, _ := ts.svc.queue.List(); len(items) != 0 {
+		t.Errorf("queue %v", items)
 	}
 }

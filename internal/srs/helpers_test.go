@@ -346,6 +346,7 @@ type srsSetup struct {
 	opts       Options
 	dir        string // reuse a folder (a restart)
 	api        *apiServer
+	configHook func(*Config) // sees the Config before New
 }
 
 func startSRS(t *testing.T, setup srsSetup) *testSRS {
@@ -368,6 +369,9 @@ func startSRS(t *testing.T, setup srsSetup) *testSRS {
 	cfg, err := ParseConfig([]byte("["+entries+"]"), ConfigEnv{Name: "config.json", Dir: dir, OS: "linux"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup.configHook != nil {
+		setup.configHook(cfg)
 	}
 	opts := setup.opts
 	if opts.Version == "" {

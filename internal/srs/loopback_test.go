@@ -1,6 +1,14 @@
 package srs
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -247,4 +255,53 @@ func TestPingTimeoutStopsAndQueues(t *testing.T) {
 	// Logging in again uploads it.
 	ts.loginAgent()
 	ts.waitLog(20*time.Second, "Uploader: Upload of file was successful.")
+}
+
+func TestLoopbackHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.1.1.2"},
+		IPAddresses: []net.IP{net.ParseIP("127.1.1.2")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "srs.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "srs.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	ts := startSRS(t, srsSetup{dir: dir, configJSON: `{"name":"authenticationHost","value":"127.1.1.2"},
+		{"name":"authenticationCertificate","value":"srs.pem"},{"name":"authenticationKey","value":"srs.key"}`})
+	if !strings.HasPrefix(ts.svc.URL(), "https://127.1.1.2:") || !strings.Contains(ts.log(), "ServiceHandler: Running Version:9.9.9-test, IP:127.1.1.2, OS:") {
+		t.Fatalf("URL %s, log:\n%s", ts.svc.URL(), ts.log())
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", ts.svc.URL()+"/api/v2/me", nil)
+	req.SetBasicAuth("agent1@acme", "pw-agent1")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == LoopbackCookie {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != 200 || cookie == nil || !cookie.Secure || cookie.SameSite != http.SameSiteNoneMode || !cookie.HttpOnly {
+		t.Errorf("HTTPS login: %d, cookie %+v", resp.StatusCode, cookie)
+	}
+	// Plain HTTP to the HTTPS port is refused.
+	if resp, err := http.Get("http://" + ts.svc.Addr().String() + "/version"); err == nil {
+		if resp.StatusCode == 200 {
+			t.Errorf("plain HTTP answered 200")
+		}
+		resp.Body.Close()
+	}
 }

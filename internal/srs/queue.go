@@ -43,6 +43,7 @@ type Item struct {
 	MediaID     string    `json:"mediaId"`
 	State       string    `json:"state"`
 	Truncated   bool      `json:"truncated,omitempty"`
+	Empty       bool      `json:"empty,omitempty"` // ffmpeg gave nothing: reported stopped, not uploaded
 	Encrypted   bool      `json:"encrypted"`
 	CertAliases []string  `json:"certAliases,omitempty"`
 	File        string    `json:"file"` // the media file's name in the upload folder

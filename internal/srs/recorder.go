@@ -343,7 +343,8 @@ func (s *Service) finishRecording(rec *recording, reason string) *Item {
 	it.State = StateComplete
 	it.StopTime = stopTime
 	it.StopReason = reason
-	if fileErr != nil {
+	it.Empty = rec.written.Load() == 0
+	if fileErr != nil && !it.Empty {
 		// What reached the disk is kept; the server keeps its complete parts.
 		it.Truncated = true
 		s.setLastError("Recorder: %s is cut short: %v", it.MediaID, fileErr)
@@ -357,8 +358,12 @@ func (s *Service) finishRecording(rec *recording, reason string) *Item {
 	if why == "" {
 		why = "stopped by the server"
 	}
-	s.log.Infof("Recorder: stopped recording %s (%s): %s captured in %s, queued for upload",
-		it.MediaID, why, formatBytes(rec.written.Load()), guideDuration(stopTime.Sub(it.StartTime)))
+	queued := "queued for upload"
+	if it.Empty {
+		queued = "nothing to upload"
+	}
+	s.log.Infof("Recorder: stopped recording %s (%s): %s captured in %s, %s",
+		it.MediaID, why, formatBytes(rec.written.Load()), guideDuration(stopTime.Sub(it.StartTime)), queued)
 	if reason == ReasonCapture && waitErr != nil {
 		s.log.Errorf("Recorder: ffmpeg: %v", waitErr)
 	}
@@ -383,6 +388,8 @@ func (s *Service) reportStop(ctx context.Context, sess *agentSession, it *Item) 
 		s.log.Warnf("Recorder: %v (told again before the upload)", err)
 	case err != nil:
 		s.log.Warnf("Recorder: %v", err)
+	default:
+		s.log.Infof("Recorder: told the server that srs stopped %s (%s)", it.MediaID, it.StopReason)
 	}
 	if err := s.queue.releaseStop(it.MediaID, !retry); err != nil {
 		s.log.Errorf("Recorder: %v", err)

@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -193,7 +194,9 @@ func (s *Service) Start() error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ConnContext:       s.connContext,
-		ErrorLog:          nil,
+		// net/http's own complaints (a TLS handshake a browser gave up)
+		// go to srs's log, not to a terminal.
+		ErrorLog: log.New(logWriter{s.log}, "", 0),
 	}
 	scheme := "http"
 	if s.tls != nil {
@@ -220,6 +223,13 @@ func (s *Service) Start() error {
 		s.goRun(s.dummyRecording)
 	}
 	return nil
+}
+
+type logWriter struct{ l *Log }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Warnf("ServiceHandler: %s", p)
+	return len(p), nil
 }
 
 func (s *Service) goRun(f func()) {

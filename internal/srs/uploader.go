@@ -123,8 +123,18 @@ func (s *Service) upload(sess *agentSession, it *Item) error {
 			if err != nil {
 				// The server no longer cares (the call is over): upload anyway.
 				s.log.Warnf("Uploader: %v", err)
+			} else {
+				s.log.Infof("Uploader: told the server that srs stopped %s (%s)", it.MediaID, it.StopReason)
 			}
 		}
+	}
+	if it.Empty {
+		// ffmpeg died before its first byte: there is no video to store.
+		if err := s.queue.Remove(it); err != nil {
+			s.log.Errorf("Uploader: %v", err)
+		}
+		s.log.Warnf("Uploader: %s holds no video (the capture gave nothing): not uploaded", it.MediaID)
+		return nil
 	}
 	if !it.MediaUploaded {
 		f, err := os.Open(s.queue.Path(it.File))
