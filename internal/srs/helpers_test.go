@@ -51,6 +51,7 @@ type apiServer struct {
 	logins    int
 	logouts   int
 	mediaPuts int
+	noWait    bool // polls answer at once, ignoring wait
 	// failMedia, when set, answers a media PUT with its status instead
 	// of storing it (0: store).
 	failMedia func(n int) int
@@ -192,6 +193,11 @@ func (a *apiServer) pollCommands(w http.ResponseWriter, r *http.Request, user st
 		httpx.WriteJSON(w, 400, map[string]string{"code": "EINVALID", "message": "bad after or wait"})
 		return
 	}
+	a.mu.Lock()
+	if a.noWait {
+		wait = 0
+	}
+	a.mu.Unlock()
 	deadline := time.After(time.Duration(wait) * time.Second)
 	for {
 		a.mu.Lock()
@@ -269,6 +275,22 @@ func (a *apiServer) logout(w http.ResponseWriter, r *http.Request, user string) 
 	a.logouts++
 	a.mu.Unlock()
 	httpx.WriteJSON(w, 200, map[string]string{"status": "logged out"})
+}
+
+// resetChannel forgets every command, as a server whose store was
+// replaced would.
+func (a *apiServer) resetChannel() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.commands, a.active = nil, map[string]Command{}
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+func (a *apiServer) pollCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.polls
 }
 
 // expireSessions drops every server session, as a password change would.

@@ -305,3 +305,24 @@ func TestLoopbackHTTPS(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestPollerIsGentleAndResyncs: a server that answers polls at once is
+// not polled in a tight loop, and one whose command channel starts again
+// below what srs saw is read from its current state.
+func TestPollerIsGentleAndResyncs(t *testing.T) {
+	api := newAPIServer(t)
+	api.noWait = true
+	ts := startSRS(t, srsSetup{api: api})
+	ts.loginAgent()
+	for i := 0; i < 3; i++ {
+		api.issue("pause", "rec-none", "media-none") // not recording: ignored
+	}
+	time.Sleep(2 * time.Second)
+	if n := api.pollCount(); n > 5 {
+		t.Errorf("%d polls in 2 s of a server that does not wait", n)
+	}
+	api.resetChannel()
+	api.issue("start", "rec-G", "media-G") // seq 1, below the 3 srs saw
+	ts.waitState(20*time.Second, "recording")
+	ts.waitLog(5*time.Second, "Commands: the server's latest command is 1, below 3: reading the current state")
+}

@@ -292,6 +292,7 @@ func (s *Service) poll(sess *agentSession) {
 	after := int64(-1)
 	failures := 0
 	for sess.ctx.Err() == nil {
+		asked, waited := time.Now(), after >= 0
 		cmds, err := sess.client.PollCommands(sess.ctx, after, s.opts.PollWait)
 		if err != nil {
 			if sess.ctx.Err() != nil {
@@ -315,6 +316,13 @@ func (s *Service) poll(sess *agentSession) {
 			s.log.Infof("Commands: polling works again after %s", plural(failures, "failure", "failures"))
 			failures = 0
 		}
+		if after >= 0 && cmds.Seq < after {
+			// The server's channel starts again below what srs saw (its
+			// store was replaced): ask for the current state.
+			s.log.Warnf("Commands: the server's latest command is %d, below %d: reading the current state", cmds.Seq, after)
+			after = -1
+			continue
+		}
 		sort.SliceStable(cmds.Commands, func(i, j int) bool { return cmds.Commands[i].Seq < cmds.Commands[j].Seq })
 		for _, c := range cmds.Commands {
 			// The first poll answers the current state: all of it applies.
@@ -325,6 +333,13 @@ func (s *Service) poll(sess *agentSession) {
 			after = max(after, c.Seq)
 		}
 		after = max(after, cmds.Seq, 0)
+		if waited && len(cmds.Commands) == 0 && time.Since(asked) < s.opts.PollRetryMin {
+			// A server that answers at once without waiting is not
+			// polled in a tight loop.
+			if !sleep(sess.ctx, s.opts.PollRetryMin) {
+				return
+			}
+		}
 	}
 }
 
