@@ -521,9 +521,10 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	firstStart, _ := time.Parse("2006-01-02T15:04:05.000-0700", byID[firstPart]["startTime"].(string))
-	if lost := killedAt.Sub(firstStart) - firstVideo.Duration; lost > 2*time.Second {
+	if lost := killedAt.Sub(firstStart) - firstVideo.Duration; lost > 2500*time.Millisecond {
 		t.Fatalf("the part cut short keeps %v of the %v before the kill", firstVideo.Duration, killedAt.Sub(firstStart))
 	}
+	t.Logf("the part cut short by SIGKILL keeps %v of the %v captured before the kill", firstVideo.Duration, killedAt.Sub(firstStart))
 	secondStart, _ := time.Parse("2006-01-02T15:04:05.000-0700", byID[secondPart]["startTime"].(string))
 	if secondStart.Before(firstStart.Add(firstVideo.Duration)) {
 		t.Fatalf("the parts overlap: the first lasts %v from %v, the second starts %v", firstVideo.Duration, firstStart, secondStart)

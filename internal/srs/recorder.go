@@ -37,9 +37,15 @@ type recording struct {
 	// ends): ffmpeg writes its header only once its filter graph is up,
 	// and a mask sent before that is lost.
 	firstOutput chan struct{}
-	copyDone    chan struct{}
-	copyErr     error         // set before copyDone closes
-	stopped     chan struct{} // closed when finishRecording is done with it
+	// firstAt is when the first bytes came (Unix ns): ffmpeg writes its
+	// header once the first frame is through, so this, not the start
+	// command, is when the video begins; muxing aligns the call audio
+	// by it.
+	firstAt  atomic.Int64
+	now      func() time.Time
+	copyDone chan struct{}
+	copyErr  error         // set before copyDone closes
+	stopped  chan struct{} // closed when finishRecording is done with it
 }
 
 // recStatus is what GET /api/v2/me/recording says about the capture.
@@ -172,7 +178,7 @@ func (s *Service) startRecording(sess *agentSession, recordingID, mediaID string
 	}
 	rec := &recording{
 		item: it, sess: sess, proc: proc, file: f, enc: enc, part: part, cancel: recCancel,
-		firstOutput: make(chan struct{}), copyDone: make(chan struct{}), stopped: make(chan struct{}),
+		firstOutput: make(chan struct{}), copyDone: make(chan struct{}), stopped: make(chan struct{}), now: s.opts.Now,
 	}
 	s.setRecStatus(rec)
 	s.goRun(rec.copy)
@@ -200,12 +206,16 @@ func (rec *recording) copy() {
 	out := rec.proc.Output()
 	buf := make([]byte, 64<<10)
 	flusher, _ := rec.enc.(interface{ Flush() error })
+	aligned := newBoxAligner(rec.enc)
 	for {
 		n, err := out.Read(buf)
 		if n > 0 {
+			if rec.firstAt.Load() == 0 {
+				rec.firstAt.Store(rec.now().UnixNano())
+			}
 			started()
 			werr := func() error {
-				if _, err := rec.enc.Write(buf[:n]); err != nil {
+				if _, err := aligned.Write(buf[:n]); err != nil {
 					return err
 				}
 				if flusher != nil {
@@ -341,6 +351,9 @@ func (s *Service) finishRecording(rec *recording, reason string) *Item {
 		s.setLastError("Recorder: cannot rename %s: %v", rec.part, err)
 	}
 	it.State = StateComplete
+	if at := rec.firstAt.Load(); at != 0 {
+		it.StartTime = time.Unix(0, at).UTC()
+	}
 	it.StopTime = stopTime
 	it.StopReason = reason
 	it.Empty = rec.written.Load() == 0
