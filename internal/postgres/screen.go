@@ -106,6 +106,15 @@ func scanCapture(row interface{ Scan(...any) error }) (vault.ScreenCapture, erro
 func (s *Store) OpenScreenCapture(ctx context.Context, c vault.ScreenCapture, fx vault.Effects) (vault.ScreenCapture, bool, error) {
 	out, opened := c, false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The agent's row serialises opens: without it two could both
+		// find none open, and one would fail on the unique index.
+		if _, err := tx.Exec(ctx, `INSERT INTO screen_agents (tenant, user_name) VALUES ($1, $2)
+			ON CONFLICT (tenant, user_name) DO NOTHING`, c.Tenant, c.UserName); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM screen_agents WHERE tenant = $1 AND user_name = $2 FOR UPDATE`, c.Tenant, c.UserName); err != nil {
+			return err
+		}
 		open, err := scanCapture(tx.QueryRow(ctx, `SELECT `+captureColumns+` FROM screen_captures
 			WHERE tenant = $1 AND user_name = $2 AND stopped_ms = 0`, c.Tenant, c.UserName))
 		switch {
