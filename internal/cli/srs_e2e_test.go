@@ -482,7 +482,7 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 	srs.Process.Signal(syscall.SIGKILL)
 	srs.Wait()
 	killedAt := time.Now()
-	srs = startSRS()
+	startSRS() // its Cleanup kills it
 	// The desktop's ping gets 401 from the new srs and logs in again; the
 	// server hands srs a new capture for the call still in progress.
 	var secondPart string
@@ -501,8 +501,7 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 	serve.Process.Signal(syscall.SIGKILL)
 	serve.Wait()
 	proxy.slow.Store(false)
-	serve, _ = startServeArgs(t, bin, data, serveFlags...)
-	_ = serve
+	startServeArgs(t, bin, data, serveFlags...) // on the same port; its Cleanup kills it
 	waitFor(t, "the second part's upload after the restart", 90*time.Second, func() bool { return uploads() >= 3 })
 
 	parts := videoEntries("call2")
