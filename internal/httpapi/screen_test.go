@@ -166,6 +166,19 @@ func TestScreenRecordingServer(t *testing.T) {
 	enc := encryptStream(t, screenCert, video)
 	wantError(t, e.agent("PUT", "/api/v2/recordings/call1/media/other.mp4", "application/pkcs7-mime", enc, "X-Media-Type", "video/mp4"), 403, "forbidden")
 	wantError(t, e.agent("PUT", "/api/v2/recordings/call1", "application/json", []byte(`{"stopTime":"2020-01-01T00:00:00Z"}`)), 403, "forbidden")
+	// Nor widen who sees the call through its entry.
+	for _, bad := range []string{
+		`{"mediaFiles":[{"mediaId":%q,"type":"video/mp4","accessgroups":["/"]}]}`,
+		`{"mediaFiles":[{"mediaId":%q,"type":"video/mp4","partitions":["sales"]}]}`,
+		`{"mediaFiles":[{"mediaId":%q,"type":"video/mp4","parameters":{"username":"bob"}}]}`,
+		`{"mediaFiles":[{"mediaId":%q,"type":"video/mp4","parameters":{"contact":{"userName":"bob"}}}]}`,
+		`{"mediaFiles":[{"mediaId":%q,"type":"audio/mp3"}]}`,
+	} {
+		r := e.agent("PUT", "/api/v2/recordings/call1", "application/json", []byte(fmt.Sprintf(bad, mediaID)))
+		if r.status != 403 && r.status != 400 {
+			t.Fatalf("agent's entry %s: %d %s", bad, r.status, r.body)
+		}
+	}
 
 	// The first capture was cut short by the crash: its complete part is kept.
 	cut := enc[:len(enc)*6/10]

@@ -490,6 +490,33 @@ func (s *Service) screenEntryAllowed(ctx context.Context, caller *vault.User, id
 		if json.Unmarshal(m["type"], &typ) != nil || !slices.Contains([]string{"video/mp4", "video/webm"}, vault.NormalizeMediaType(typ)) {
 			return vault.Errorf(vault.EINVALID, "a screen recording's entry has type video/mp4")
 		}
+		// Nothing that decides who sees the call: no access groups or
+		// partitions, and no agent but the caller.
+		for k := range m {
+			if !screenEntryFields[k] {
+				return vault.Errorf(vault.EFORBIDDEN, "a screen recording's entry sent by an agent may not carry %q", k)
+			}
+		}
+		var params map[string]json.RawMessage
+		if raw, ok := m["parameters"]; ok && json.Unmarshal(raw, &params) != nil {
+			return vault.Errorf(vault.EINVALID, "parameters must be an object")
+		}
+		if _, ok := params["username"]; ok {
+			return vault.Errorf(vault.EFORBIDDEN, "a screen recording's entry sent by an agent may not carry parameters.username")
+		}
+		if raw, ok := params["contact"]; ok {
+			var contact struct {
+				UserName *string `json:"userName"`
+			}
+			if json.Unmarshal(raw, &contact) != nil || contact.UserName != nil && *contact.UserName != caller.Name {
+				return vault.Errorf(vault.EFORBIDDEN, "parameters.contact.userName of a screen recording sent by %s must be %s", caller.Name, caller.Name)
+			}
+		}
 	}
 	return nil
 }
+
+// screenEntryFields are the fields of the guide's screen media entry that
+// srs sends.
+var screenEntryFields = map[string]bool{"mediaId": true, "type": true, "startTime": true, "stopTime": true, "duration": true,
+	"parameters": true, "masks": true, "callUUID": true}
