@@ -66,6 +66,33 @@ func TestCaptureArgs(t *testing.T) {
 			filter: "[0:v]scale=out_color_matrix=bt709:out_range=tv,format=yuv420p" + wantMask,
 		},
 		{
+			name: "windows, a monitor left of the primary and the primary in one grab",
+			spec: CaptureSpec{OS: "windows", Layout: mustLayout(t, []Monitor{
+				{Name: "monitor_0", X: -1280, W: 1280, H: 1024}, {Name: "monitor_1", Primary: true, W: 1920, H: 1080},
+			}, nil, 1920)},
+			inputs: "-probesize 32 -f gdigrab -draw_mouse 1 -framerate 5 -offset_x -1280 -offset_y 0 -video_size 3200x1080 -i desktop",
+			filter: "[0:v]scale=1920:648:flags=area:out_color_matrix=bt709:out_range=tv,format=yuv420p" + wantMask,
+		},
+		{
+			name: "windows, a monitor above the primary",
+			spec: CaptureSpec{OS: "windows", Layout: mustLayout(t, []Monitor{
+				{Name: "monitor_0", Primary: true, W: 1920, H: 1080}, {Name: "monitor_1", Y: -1080, W: 1920, H: 1080},
+			}, nil, 1920)},
+			inputs: "-probesize 32 -f gdigrab -draw_mouse 1 -framerate 5 -offset_x 0 -offset_y -1080 -video_size 1920x2160 -i desktop",
+			filter: "[0:v]scale=out_color_matrix=bt709:out_range=tv,format=yuv420p" + wantMask,
+		},
+		{
+			name: "windows, outer monitors stacked, one at negative x",
+			spec: CaptureSpec{OS: "windows", Layout: mustLayout(t, []Monitor{
+				{Name: "monitor_0", X: -1920, W: 1920, H: 1080}, {Name: "monitor_1", Primary: true, W: 1920, H: 1080},
+				{Name: "monitor_2", X: 1920, W: 1920, H: 1200},
+			}, []int{0, 2}, 1920)},
+			inputs: "-thread_queue_size 64 -probesize 32 -f gdigrab -draw_mouse 1 -framerate 5 -offset_x -1920 -offset_y 0 -video_size 1920x1080 -i desktop " +
+				"-thread_queue_size 64 -probesize 32 -f gdigrab -draw_mouse 1 -framerate 5 -offset_x 1920 -offset_y 0 -video_size 1920x1200 -i desktop",
+			filter: "[0:v]setsar=1[m0];[1:v]setsar=1[m1];[m0][m1]xstack=inputs=2:layout=0_0|1920_0:fill=black[desk];" +
+				"[desk]scale=1920:600:flags=area:out_color_matrix=bt709:out_range=tv,format=yuv420p" + wantMask,
+		},
+		{
 			name: "windows, outer monitors of three stacked",
 			spec: CaptureSpec{OS: "windows", Layout: mustLayout(t, three, []int{0, 2}, 1920)},
 			inputs: "-thread_queue_size 64 -probesize 32 -f gdigrab -draw_mouse 1 -framerate 5 -offset_x 0 -offset_y 0 -video_size 1280x1024 -i desktop " +

@@ -126,6 +126,56 @@ func TestPlanLayout(t *testing.T) {
 			},
 		},
 		{
+			name: "Windows: a monitor left of the primary, at negative x, in one grab",
+			monitors: []Monitor{
+				{Name: "monitor_0", X: -1280, W: 1280, H: 1024}, {Name: "monitor_1", Primary: true, W: 1920, H: 1080},
+			},
+			maxWidth: 1920,
+			x:        -1280, originalW: 3200, originalH: 1080, width: 1920, height: 648,
+			contentW: 1920, contentH: 648, encodedW: 1920, encodedH: 648,
+			want: []wantMonitor{
+				{"monitor_0", false, [4]int{0, 0, 1280, 1024}, [4]int{0, 0, 768, 614}},
+				{"monitor_1", true, [4]int{1280, 0, 3200, 1080}, [4]int{768, 0, 1920, 648}},
+			},
+		},
+		{
+			name: "Windows: only the monitor at negative x",
+			monitors: []Monitor{
+				{Name: "monitor_0", X: -1280, Y: 56, W: 1280, H: 1024}, {Name: "monitor_1", Primary: true, W: 1920, H: 1080},
+			},
+			selected: []int{0}, maxWidth: 1920,
+			x: -1280, y: 56, originalW: 1280, originalH: 1024, width: 1280, height: 1024,
+			contentW: 1280, contentH: 1024, encodedW: 1280, encodedH: 1024,
+			want: []wantMonitor{{"monitor_0", false, [4]int{0, 0, 1280, 1024}, [4]int{0, 0, 1280, 1024}}},
+		},
+		{
+			name: "Windows: above and left of the primary, negative x and y",
+			monitors: []Monitor{
+				{Name: "monitor_0", X: -1920, Y: -300, W: 1920, H: 1080}, {Name: "monitor_1", Primary: true, W: 2560, H: 1440},
+			},
+			maxWidth: 1920,
+			x:        -1920, y: -300, originalW: 4480, originalH: 1740, width: 1920, height: 745,
+			contentW: 1918, contentH: 745, encodedW: 1920, encodedH: 746,
+			want: []wantMonitor{
+				{"monitor_0", false, [4]int{0, 0, 1920, 1080}, [4]int{0, 0, 822, 462}},
+				{"monitor_1", true, [4]int{1920, 300, 4480, 1740}, [4]int{822, 128, 1918, 745}},
+			},
+		},
+		{
+			name: "Windows: outer monitors, one at negative x, are stacked",
+			monitors: []Monitor{
+				{Name: "monitor_0", X: -1920, W: 1920, H: 1080}, {Name: "monitor_1", Primary: true, W: 1920, H: 1080},
+				{Name: "monitor_2", X: 1920, W: 1920, H: 1200},
+			},
+			selected: []int{0, 2}, maxWidth: 1920, stacked: true,
+			originalW: 3840, originalH: 1200, width: 1920, height: 600,
+			contentW: 1920, contentH: 600, encodedW: 1920, encodedH: 600,
+			want: []wantMonitor{
+				{"monitor_0", false, [4]int{0, 0, 1920, 1080}, [4]int{0, 0, 960, 540}},
+				{"monitor_1", false, [4]int{1920, 0, 3840, 1200}, [4]int{960, 0, 1920, 600}},
+			},
+		},
+		{
 			name:     "odd maxWidth is taken as the even one below",
 			monitors: []Monitor{{Name: "A", W: 1921, H: 1081}}, maxWidth: 1919,
 			originalW: 1921, originalH: 1081, width: 1918, height: 1079,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode"
@@ -15,10 +16,15 @@ import (
 
 // Monitor is one monitor of a desktop, in desktop pixels.
 type Monitor struct {
-	Name    string // as the system names it (xrandr: "DP-1"; Xvfb virtual monitors: "monitor_0")
+	// Name is as xrandr names it on Linux ("DP-1"; Xvfb virtual monitors: "monitor_0");
+	// "monitor_0", "monitor_1", … left to right on Windows and macOS, which have no short names.
+	Name    string
 	Primary bool
 	X, Y    int // top-left corner on the virtual desktop; may be negative on Windows
 	W, H    int
+	// Device is, on macOS, avfoundation's video device index of this screen (what
+	// CaptureSpec.Devices takes); empty elsewhere.
+	Device string
 }
 
 // Bounds of what a monitor list may hold: xrandr's own limits (16-bit geometry) and a count no
@@ -233,6 +239,47 @@ func ListMonitors(ctx context.Context, display string) ([]Monitor, error) {
 		return nil, err
 	}
 	return []Monitor{{Name: "monitor_0", Primary: true, W: w, H: h}}, nil
+}
+
+// Desktop says whose monitors ListDesktopMonitors lists.
+type Desktop struct {
+	// OS is as CaptureSpec.OS: "linux" (X11), "windows" or "darwin"; empty means the running
+	// system. Windows and macOS monitors can only be listed on Windows and macOS.
+	OS string
+	// Display is the X display on Linux, as ListMonitors takes it; ignored elsewhere.
+	Display string
+	// FFmpegPath is the ffmpeg whose avfoundation lists the screens on macOS; empty means
+	// "ffmpeg" on PATH. Ignored elsewhere.
+	FFmpegPath string
+}
+
+// ListDesktopMonitors lists the monitors that a capture on desktop.OS grabs, in the coordinates
+// CaptureArgs wants for that OS: on Linux those of ListMonitors (xrandr); on Windows user32's
+// monitors, in physical pixels of the virtual desktop (see gdiMonitors); on macOS avfoundation's
+// screens, each with its Device, sized by system_profiler and placed side by side (see
+// macMonitors).
+func ListDesktopMonitors(ctx context.Context, desktop Desktop) ([]Monitor, error) {
+	goos := desktop.OS
+	if goos == "" {
+		goos = runtime.GOOS
+	}
+	switch goos {
+	case "linux":
+		return ListMonitors(ctx, desktop.Display)
+	case "windows":
+		return listWindowsMonitors()
+	case "darwin":
+		if runtime.GOOS != "darwin" {
+			return nil, fmt.Errorf("cannot list macOS screens on %s", runtime.GOOS)
+		}
+		ffmpegPath := desktop.FFmpegPath
+		if ffmpegPath == "" {
+			ffmpegPath = "ffmpeg"
+		}
+		return listMacMonitors(ctx, ffmpegPath, systemProfilerPath)
+	default:
+		return nil, fmt.Errorf("cannot list monitors: unsupported OS %q", clip(goos))
+	}
 }
 
 // runXrandr runs xrandr against display and returns its standard output.

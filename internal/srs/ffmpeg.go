@@ -29,11 +29,25 @@ func NewFFmpegCapturer(cfg *Config) Capturer {
 	return c
 }
 
+// listMonitors lists the monitors of the desktop the capture device
+// grabs: xrandr's on the X display, user32's on Windows, avfoundation's
+// screens on macOS (found with the configured ffmpeg).
 func (c *ffmpegCapturer) listMonitors(ctx context.Context) ([]ffmpeg.Monitor, error) {
-	if c.device != DeviceX11Grab {
-		return nil, fmt.Errorf("finding the monitors for %s is not supported yet", c.device)
+	return ffmpeg.ListDesktopMonitors(ctx, ffmpeg.Desktop{OS: c.goos(), Display: c.display, FFmpegPath: c.path})
+}
+
+// goos is the system whose grabber the capture device is, as
+// internal/ffmpeg names it.
+func (c *ffmpegCapturer) goos() string {
+	switch c.device {
+	case DeviceX11Grab:
+		return "linux"
+	case DeviceGDIGrab:
+		return "windows"
+	case DeviceAVFoundation:
+		return "darwin"
 	}
-	return ffmpeg.ListMonitors(ctx, c.display)
+	return runtime.GOOS
 }
 
 // plannedLayout keeps what ffmpeg needs beside the Layout the metadata
@@ -59,6 +73,7 @@ func (c *ffmpegCapturer) Plan(ctx context.Context, req CaptureRequest) (Layout, 
 	if primary < 0 && len(monitors) > 0 {
 		// xrandr marks none primary on a plain X server (Xvfb, a single
 		// output): the first monitor is, for "primary" and the metadata.
+		// Windows and macOS always name one.
 		primary = 0
 		monitors[0].Primary = true
 	}
@@ -90,25 +105,31 @@ func (c *ffmpegCapturer) Plan(ctx context.Context, req CaptureRequest) (Layout, 
 
 // Start starts ffmpeg with a layout Plan made.
 func (c *ffmpegCapturer) Start(ctx context.Context, req CaptureRequest, layout Layout) (CaptureProcess, error) {
-	if layout.planned == nil {
-		return nil, fmt.Errorf("cannot start the capture: the layout was not planned by ffmpeg")
+	spec, err := c.captureSpec(req, layout)
+	if err != nil {
+		return nil, err
 	}
-	goos := runtime.GOOS
-	switch c.device {
-	case DeviceX11Grab:
-		goos = "linux"
-	case DeviceGDIGrab:
-		goos = "windows"
-	case DeviceAVFoundation:
-		goos = "darwin"
-	}
-	capture, err := ffmpeg.StartCapture(ctx, c.path, ffmpeg.CaptureSpec{
-		OS: goos, Display: c.display, Layout: layout.planned.layout, FrameRate: req.FrameRate,
-	})
+	capture, err := ffmpeg.StartCapture(ctx, c.path, spec)
 	if err != nil {
 		return nil, err
 	}
 	return ffmpegProcess{capture}, nil
+}
+
+// captureSpec is what ffmpeg captures for a layout Plan made: on macOS
+// the avfoundation device of each selected screen, which the monitor
+// list gave it.
+func (c *ffmpegCapturer) captureSpec(req CaptureRequest, layout Layout) (ffmpeg.CaptureSpec, error) {
+	if layout.planned == nil {
+		return ffmpeg.CaptureSpec{}, fmt.Errorf("cannot start the capture: the layout was not planned by ffmpeg")
+	}
+	spec := ffmpeg.CaptureSpec{OS: c.goos(), Display: c.display, Layout: layout.planned.layout, FrameRate: req.FrameRate}
+	if spec.OS == "darwin" {
+		for _, m := range spec.Layout.Monitors {
+			spec.Devices = append(spec.Devices, m.Desktop.Device)
+		}
+	}
+	return spec, nil
 }
 
 type ffmpegProcess struct{ c *ffmpeg.Capture }
