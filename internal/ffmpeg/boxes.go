@@ -22,7 +22,7 @@ var ErrBadBox = errors.New("not an ISO BMFF box")
 // CompleteBoxes copies the complete top-level ISO BMFF boxes of src (an MP4 that a crash may have
 // cut anywhere) to dst and returns the bytes written, always a prefix of src made of whole boxes.
 // It drops a trailing partial box, and a trailing moof whose mdat never came (a fragment without
-// its data). A box of size 0 ("to the end of the file") is treated as the end: in a file that
+// its data); a moof followed by another moof ends the copy before the first. A box of size 0 ("to the end of the file") is treated as the end: in a file that
 // was being appended to it cannot be told from the zero-filled tail a power loss leaves.
 //
 // It streams, holding at most one box (and a moof waiting for its mdat) in memory. The end of
@@ -45,6 +45,11 @@ func CompleteBoxes(dst io.Writer, src io.Reader) (int64, error) {
 		boxType, complete, err := readBox(&box, src)
 		if err != nil || !complete {
 			return written, err
+		}
+		if pendingMoof != nil && boxType == "moof" {
+			// Two moofs in a row: the first fragment's data never came. What follows cannot be
+			// a prefix of whole fragments, so the copy ends before it.
+			return written, nil
 		}
 		if pendingMoof != nil {
 			// Only mdat completes a fragment; anything else after a moof still means its moof
