@@ -197,19 +197,20 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 
 	// The vault, as its own process (it is killed below).
 	data := filepath.Join(dir, "data")
-	init := exec.Command(bin, "init", "-data", data, "-tenant", rcbsTenant, "-admin", rcbsLogin)
+	backends := testenv.Backend(t)
+	var storeFlags []string
+	if backends.DB != "" {
+		storeFlags = append(storeFlags, "-db", backends.DB)
+	}
+	if backends.Blob != "" {
+		storeFlags = append(storeFlags, "-blob", backends.Blob)
+	}
+	init := exec.Command(bin, append([]string{"init", "-data", data, "-tenant", rcbsTenant, "-admin", rcbsLogin}, storeFlags...)...)
 	init.Env = append(os.Environ(), "CALLVAULT_ADMIN_PASSWORD="+rcbsPassword)
 	if out, err := init.CombinedOutput(); err != nil {
 		t.Fatalf("init: %v: %s", err, out)
 	}
-	backends := testenv.Backend(t)
-	serveFlags := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-job-slice", "1s", "-job-rescue-after", "3s"}
-	if backends.DB != "" {
-		serveFlags = append(serveFlags, "-db", backends.DB)
-	}
-	if backends.Blob != "" {
-		serveFlags = append(serveFlags, "-blob", backends.Blob)
-	}
+	serveFlags := append([]string{"-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-job-slice", "1s", "-job-rescue-after", "3s"}, storeFlags...)
 	serve, base := startServeArgs(t, bin, data, serveFlags...)
 	vault := &vaultEnv{t: t, url: base, recs: map[string]*ingested{}}
 	vault.certPath, vault.keyPath = opensslCert(t, dir, "tenant")
