@@ -71,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "srs: %v\n", err)
 		return exitUsage
 	}
+	// Best effort: an old kernel without the setting only costs memory.
+	_ = srs.DisableHugePages()
 	svc, err := srs.New(cfg, srs.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "srs: %v\n", err)
