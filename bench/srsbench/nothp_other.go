@@ -1,0 +1,5 @@
+//go:build !linux
+
+package main
+
+func execWithoutTHP([]string) { fatalf("-exec-nothp needs Linux") }
