@@ -306,6 +306,19 @@ func searchWhere(tenant string, f vault.SearchFilter, access vault.Access, a *ar
 	term(termAgent, f.UserName)
 	term(termPartition, f.Partition)
 	term(termMediaType, f.MediaType)
+	found := func(kind, name string) {
+		if name == "" {
+			return
+		}
+		where.WriteString(" AND EXISTS (SELECT 1 FROM analysis_terms x WHERE x.rid = r.rid AND x.kind = '" + kind +
+			"' AND x.name = " + a.add(name) + ")")
+	}
+	found(vault.EventTopic, f.Topic)
+	found(termCategory, f.Category)
+	if f.MinSilenceMs > 0 {
+		where.WriteString(" AND EXISTS (SELECT 1 FROM analyses an WHERE an.rid = r.rid AND an.longest_silence_ms >= " +
+			a.add(f.MinSilenceMs) + ")")
+	}
 	if f.After != nil {
 		// A row comparison, which the (tenant, start_ms, id) index
 		// seeks to instead of filtering from the start.

@@ -305,6 +305,19 @@ func searchWhere(tenant string, f vault.SearchFilter, access vault.Access) (stri
 	term(termAgent, f.UserName)
 	term(termPartition, f.Partition)
 	term(termMediaType, f.MediaType)
+	found := func(kind, name string) {
+		if name == "" {
+			return
+		}
+		where.WriteString(" AND EXISTS (SELECT 1 FROM analysis_terms x WHERE x.rid = r.rid AND x.kind = '" + kind + "' AND x.name = ?)")
+		args = append(args, name)
+	}
+	found(vault.EventTopic, f.Topic)
+	found("category", f.Category)
+	if f.MinSilenceMs > 0 {
+		where.WriteString(" AND EXISTS (SELECT 1 FROM analyses a WHERE a.rid = r.rid AND a.longest_silence_ms >= ?)")
+		args = append(args, f.MinSilenceMs)
+	}
 	if f.After != nil {
 		// A row value, so SQLite seeks the (tenant, start_ms, id)
 		// index to the cursor instead of filtering from the start.

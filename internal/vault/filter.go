@@ -29,7 +29,8 @@ func (f *SearchFilter) Matches(r *Recording) bool {
 }
 
 // IsZero reports whether f has no condition at all (it would match every
-// recording).
+// recording). The analytics conditions are not counted: holds never use
+// them.
 func (f *SearchFilter) IsZero() bool {
 	return f.StartFrom.IsZero() && f.StartTo.IsZero() && f.StopFrom.IsZero() && f.StopTo.IsZero() &&
 		f.Caller == "" && f.Dialed == "" && f.UserName == "" && f.Partition == "" && f.MediaType == ""

@@ -157,7 +157,12 @@ type SearchFilter struct {
 	UserName           string    // a recorded agent
 	Partition          string
 	MediaType          string
-	Limit              int
+	// Speech analytics: a topic or category found in the recording, a
+	// silence at least this long. Legal holds by filter do not use them
+	// (Matches ignores them): a hold must not wait for an analysis.
+	Topic, Category string
+	MinSilenceMs    int64
+	Limit           int
 	// After is the cursor: results start strictly after this position in
 	// the order (start time, id).
 	After *Cursor
@@ -269,6 +274,7 @@ type Store interface {
 
 	CustodyStore
 	ScreenStore
+	AnalyticsStore
 
 	Close() error
 }
