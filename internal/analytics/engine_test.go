@@ -33,20 +33,6 @@ var testCategories = []vault.Category{
 	{Name: "customer moved", Any: []string{"address"}, Speaker: vault.SpeakerAgent},
 }
 
-// callSpec: the agent on the left greets, the customer on the right asks
-// to cancel and, over the agent, for a manager; a long silence in between.
-func callSpec(rate int) synth.Spec {
-	return synth.Spec{SampleRate: rate, Stereo: true, Length: 32 * time.Second, Lines: []synth.Line{
-		{Channel: 0, At: 1 * time.Second, Text: "{thank you for calling} the service desk, how may I help", Voice: "slt"},
-		{Channel: 1, At: 5500 * time.Millisecond, Text: "hello, I would like to {cancel my subscription} please", Voice: "awb"},
-		{Channel: 0, At: 10 * time.Second, Text: "I am sorry to hear that, let me look at your account", Voice: "slt"},
-		// 5 s of silence, then the customer talks over the agent.
-		{Channel: 0, At: 18500 * time.Millisecond, Text: "thank you for waiting, I can offer you a better price", Voice: "slt"},
-		{Channel: 1, At: 20 * time.Second, Text: "no, I want to {speak to a manager} now", Voice: "awb"},
-		{Channel: 0, At: 25 * time.Second, Text: "of course, one moment while I transfer you", Voice: "slt"},
-	}}
-}
-
 type rendered struct {
 	mp3    string
 	placed []synth.Placed
@@ -124,7 +110,7 @@ func TestAnalyzeStereoCall(t *testing.T) {
 		recognised bool
 	}{{16000, 96, true}, {8000, 32, false}} {
 		t.Run(fmt.Sprintf("%dHz", tc.rate), func(t *testing.T) {
-			call := render(t, fmt.Sprintf("stereo-%d", tc.rate), callSpec(tc.rate), tc.kbps)
+			call := render(t, fmt.Sprintf("stereo-%d", tc.rate), synth.SampleCall(tc.rate), tc.kbps)
 			res := analyze(t, engine, call.mp3, input(testTopics, testCategories))
 			if res.Channels != 2 {
 				t.Fatalf("channels = %d, want 2", res.Channels)

@@ -23,6 +23,7 @@ var callvaultCommands = []command{
 	{"worker", "run background jobs only (retention, re-wraps), beside serve replicas", func(a *App) runner { return &workerMain{app: a} }},
 	{"sweep", "run one retention pass now and print what it deleted and held", func(a *App) runner { return &sweepMain{app: a} }},
 	{"audit", "verify the audit trail's hash chain, or export it as JSON lines", func(a *App) runner { return &auditMain{app: a} }},
+	{"analyze", "run speech analytics on an audio file and print the topics, silences and cross-talk found", func(a *App) runner { return &analyzeMain{app: a} }},
 	{"demo", "set up a demo tenant with sample recordings (first run) and serve it", func(a *App) runner { return &demoMain{serveMain: serveMain{app: a}} }},
 }
 

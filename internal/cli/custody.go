@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"callvault/internal/analytics"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,13 +23,17 @@ type jobFlags struct {
 	slice       time.Duration
 	rescueAfter time.Duration
 	ffmpeg      string
+	recogniser  string
+	model       string
 }
 
 func (f *jobFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.workers, "job-workers", 4, "background jobs this process runs at once")
 	fs.DurationVar(&f.slice, "job-slice", time.Minute, "how long one attempt of a long job (a certificate re-wrap) runs before it yields and is rescheduled")
 	fs.DurationVar(&f.rescueAfter, "job-rescue-after", 10*time.Minute, "a job running this long counts as stuck (its process died) and runs again; more than twice -job-slice")
-	fs.StringVar(&f.ffmpeg, "ffmpeg", "ffmpeg", "the ffmpeg program that muxes screen recordings with their call audio and trims cut-short ones")
+	fs.StringVar(&f.ffmpeg, "ffmpeg", "ffmpeg", "the ffmpeg program that muxes screen recordings with their call audio, trims cut-short ones and decodes calls for speech analytics")
+	fs.StringVar(&f.recogniser, "pocketsphinx", "pocketsphinx_continuous", "the recogniser speech analytics spots topics with")
+	fs.StringVar(&f.model, "pocketsphinx-model", analytics.DefaultModelDir, "the recogniser's en-US model directory (holds en-us/ and cmudict-en-us.dict)")
 }
 
 func (f *jobFlags) check() error {
@@ -46,6 +51,7 @@ func (f *jobFlags) check() error {
 func (f *jobFlags) apply(cfg *server.Config) {
 	cfg.Jobs.Workers, cfg.Jobs.Slice, cfg.Jobs.RescueAfter = f.workers, f.slice, f.rescueAfter
 	cfg.FFmpeg = f.ffmpeg
+	cfg.Pocketsphinx, cfg.PocketsphinxModel = f.recogniser, f.model
 }
 
 // workerMain is "callvault worker": the background jobs of serve, without

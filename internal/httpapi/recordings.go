@@ -159,6 +159,7 @@ var searchParams = map[string]bool{
 	"startTime": true, "endTime": true, "startTimeRange": true, "endTimeRange": true,
 	"callerPhoneNumber": true, "dialedPhoneNumber": true, "userName": true, "partition": true,
 	"mediaType": true, "limit": true, "cursor": true,
+	"topic": true, "category": true, "minSilenceMs": true,
 }
 
 // parseTimeParam accepts RFC 3339 (and the guide's +0000 form) or epoch
@@ -232,6 +233,15 @@ func parseSearch(q url.Values) (vault.SearchFilter, error) {
 	f.UserName = q.Get("userName")
 	f.Partition = q.Get("partition")
 	f.MediaType = q.Get("mediaType")
+	f.Topic = q.Get("topic")
+	f.Category = q.Get("category")
+	if v := q.Get("minSilenceMs"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 24*3600*1000 {
+			return f, vault.Errorf(vault.EINVALID, "minSilenceMs must be a number of milliseconds from 1 to 86400000")
+		}
+		f.MinSilenceMs = n
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > service.MaxSearchLimit {

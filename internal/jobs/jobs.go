@@ -69,6 +69,8 @@ type (
 	deleteBlobsKind struct{}
 	rewrapKind      struct{}
 	muxKind         struct{}
+	analyzeKind     struct{}
+	reanalyzeKind   struct{}
 )
 
 func (sweepKind) name() string       { return service.KindSweep }
@@ -76,6 +78,8 @@ func (sweepTenantKind) name() string { return service.KindSweepTenant }
 func (deleteBlobsKind) name() string { return service.KindDeleteBlobs }
 func (rewrapKind) name() string      { return service.KindRewrap }
 func (muxKind) name() string         { return service.KindMux }
+func (analyzeKind) name() string     { return service.KindAnalyze }
+func (reanalyzeKind) name() string   { return service.KindReanalyze }
 
 // args is a job's arguments kept as JSON, for the service to decode.
 type args[K kind] struct{ data json.RawMessage }
@@ -103,9 +107,15 @@ type worker[K kind] struct {
 	svc   *service.Service
 	slice time.Duration
 	long  bool
+	// timeout, when set, is the attempt's own bound (an analysis, whose
+	// length follows the call's).
+	timeout time.Duration
 }
 
 func (w *worker[K]) Timeout(*river.Job[args[K]]) time.Duration {
+	if w.timeout > 0 {
+		return w.timeout
+	}
 	if w.long {
 		return 2 * w.slice
 	}
@@ -171,6 +181,11 @@ func New[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], svc *serv
 	addWorker[deleteBlobsKind](ws, svc, opts.Slice, false)
 	addWorker[rewrapKind](ws, svc, opts.Slice, true)
 	addWorker[muxKind](ws, svc, opts.Slice, false)
+	// An analysis runs as long as it needs (a fraction of the call's
+	// length), within the rescue delay.
+	river.AddWorker[args[analyzeKind]](ws, &worker[analyzeKind]{svc: svc, slice: opts.Slice,
+		timeout: min(service.AnalysisTimeout, opts.RescueAfter-time.Minute)})
+	addWorker[reanalyzeKind](ws, svc, opts.Slice, true)
 	cfg := &river.Config{
 		ID:      sanitizeID(service.ReplicaID()),
 		Logger:  quiet(opts.Log),

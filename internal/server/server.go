@@ -4,6 +4,7 @@
 package server
 
 import (
+	"callvault/internal/analytics"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -76,8 +77,12 @@ type Config struct {
 	NoJobs bool
 	// FFmpeg (-ffmpeg) is the ffmpeg program that muxes screen
 	// recordings and trims cut-short ones; "" is "ffmpeg" on PATH.
-	FFmpeg          string
-	ShutdownTimeout time.Duration // 0: 30 s
+	FFmpeg string
+	// Pocketsphinx and PocketsphinxModel are the speech recogniser and
+	// its en-US model; "" is pocketsphinx_continuous on PATH and Debian's
+	// model. Speech analytics needs them (and FFmpeg).
+	Pocketsphinx, PocketsphinxModel string
+	ShutdownTimeout                 time.Duration // 0: 30 s
 	// Login tunes the bound on password checks; the zero value is the
 	// default (see service.LoginOptions).
 	Login service.LoginOptions
@@ -151,6 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Keys:        keystore.New(master, service.StoreBackend{Store: store}),
 		MediaSource: mediaSource(blobURL),
 		Video:       ffmpegTool{path: cmp.Or(cfg.FFmpeg, "ffmpeg")},
+		Analytics:   analytics.NewEngine(cfg.Pocketsphinx, cfg.FFmpeg, cfg.PocketsphinxModel),
 	}
 	srv := &Server{Config: cfg, Svc: svc, Logins: service.NewLogins(svc, cfg.Login), site: site, store: store, blobs: blobs}
 	if err := srv.openQueue(ctx); err != nil {

@@ -75,10 +75,13 @@ func filterDetails(f vault.SearchFilter) json.RawMessage {
 	put("stopFrom", f.StopFrom)
 	put("stopTo", f.StopTo)
 	for k, v := range map[string]string{"callerPhoneNumber": f.Caller, "dialedPhoneNumber": f.Dialed,
-		"userName": f.UserName, "partition": f.Partition, "mediaType": f.MediaType} {
+		"userName": f.UserName, "partition": f.Partition, "mediaType": f.MediaType, "topic": f.Topic, "category": f.Category} {
 		if v != "" {
 			m[k] = v
 		}
+	}
+	if f.MinSilenceMs > 0 {
+		m["minSilenceMs"] = f.MinSilenceMs
 	}
 	if f.Limit > 0 {
 		m["limit"] = f.Limit

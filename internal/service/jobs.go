@@ -41,7 +41,7 @@ const (
 
 // Kinds lists every job kind.
 func Kinds() []string {
-	return []string{KindSweep, KindSweepTenant, KindDeleteBlobs, KindRewrap, KindMux}
+	return []string{KindSweep, KindSweepTenant, KindDeleteBlobs, KindRewrap, KindMux, KindAnalyze, KindReanalyze}
 }
 
 // SweepTenantArgs are a KindSweepTenant job's arguments.
@@ -105,6 +105,9 @@ func (s *Service) Work(ctx context.Context, run JobRun) error {
 		}
 		res, err := s.SweepTenant(ctx, a.Tenant, func(r SweepResult) { s.sweepProgress(ctx, run.ID, r) })
 		s.sweepProgress(ctx, run.ID, res)
+		if berr := s.queueAnalysisBacklog(ctx, a.Tenant); berr != nil {
+			s.log().Warn("cannot queue the analysis backlog", "tenant", a.Tenant, "err", berr)
+		}
 		return err
 	case KindDeleteBlobs:
 		var a DeleteBlobsArgs
@@ -139,6 +142,24 @@ func (s *Service) Work(ctx context.Context, run JobRun) error {
 			return err
 		}
 		return s.muxJob(ctx, run, a)
+	case KindAnalyze:
+		var a AnalyzeArgs
+		if err := json.Unmarshal(run.Args, &a); err != nil {
+			return fmt.Errorf("bad arguments: %w", err)
+		}
+		if err := s.jobStarted(ctx, a.Tenant, run); err != nil {
+			return err
+		}
+		return s.analyzeJob(ctx, run, a)
+	case KindReanalyze:
+		var a ReanalyzeArgs
+		if err := json.Unmarshal(run.Args, &a); err != nil {
+			return fmt.Errorf("bad arguments: %w", err)
+		}
+		if err := s.jobStarted(ctx, a.Tenant, run); err != nil {
+			return err
+		}
+		return s.reanalyzeJob(ctx, run, a)
 	}
 	return fmt.Errorf("unknown job kind %q", run.Kind)
 }

@@ -187,6 +187,7 @@ func (s *Service) PutMedia(ctx context.Context, caller *vault.User, in PutMediaI
 	s.log().Info("media stored", "tenant", caller.Tenant, "recording", in.RecordingID, "media", in.MediaID, "type", m.Type,
 		"size", m.Size, "encrypted", m.Encrypted, "certAlias", m.CertAliases, "by", caller.Name, "salvaged", up.salvage != nil)
 	s.queueMux(ctx, caller.Tenant, in.RecordingID)
+	s.queueAnalysis(ctx, caller.Tenant, in.RecordingID)
 	return &PutMediaResult{Media: *m, Created: true, Warning: up.warning}, nil
 }
 
@@ -642,6 +643,7 @@ func (s *Service) PutMetadata(ctx context.Context, caller *vault.User, id string
 		s.followRecording(ctx, tenant, &saved)
 	}
 	s.queueMux(ctx, tenant, id)
+	s.queueAnalysis(ctx, tenant, id)
 	return &saved, savedMedia, nil
 }
 

@@ -47,6 +47,9 @@ type Service struct {
 	// Video muxes and trims MP4 (ffmpeg); nil: no muxing, and cut-short
 	// screen files are kept without trimming.
 	Video VideoTool
+	// Analytics is the speech analytics pipeline; nil: recordings are
+	// not analysed and topics cannot be checked.
+	Analytics Analyzer
 
 	heldMu sync.Mutex
 	held   map[string]int
