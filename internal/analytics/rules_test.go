@@ -215,3 +215,29 @@ func FuzzReadDictionary(f *testing.F) {
 		_ = d.subset(Words(text))
 	})
 }
+
+// FuzzCheckTopic: a topic as a client sends it (name, phrases,
+// strictness, speaker) is refused with a domain error or accepted
+// normalised, never a panic.
+func FuzzCheckTopic(f *testing.F) {
+	f.Add("churn", "cancel my subscription", "refund", 50, "customer")
+	f.Add("", "\x00", "my  my", -1, "boss")
+	f.Fuzz(func(t *testing.T, name, phrase1, phrase2 string, strictness int, speaker string) {
+		topic := vault.Topic{Name: name, Strictness: strictness, Speaker: speaker, Phrases: []vault.Phrase{{Text: phrase1}, {Text: phrase2, Strictness: &strictness}}}
+		_, err := CheckTopic(&topic, testDict, true)
+		if err != nil {
+			var ve *vault.Error
+			if !errors.As(err, &ve) || ve.Code != vault.EINVALID {
+				t.Fatalf("not a domain error: %v", err)
+			}
+			return
+		}
+		for _, p := range topic.Phrases {
+			for _, w := range strings.Fields(p.Text) {
+				if _, ok := testDict.Phones(w); !ok {
+					t.Fatalf("accepted %q with a word not in the dictionary", p.Text)
+				}
+			}
+		}
+	})
+}

@@ -149,8 +149,9 @@ func (m *analyzeMain) Run(ctx context.Context) error {
 			return err
 		}
 		pr, pw := io.Pipe()
+		encrypted := audio
 		go func() {
-			_, err := cms.Decrypt(pw, audio, key, nil)
+			_, err := cms.Decrypt(pw, encrypted, key, nil)
 			pw.CloseWithError(err)
 		}()
 		defer pr.Close()
