@@ -5,6 +5,7 @@
 package analytics
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type Engine struct {
 	// recogniser hears over the audio (see noiseFill); 0 or negative:
 	// none, the measured default.
 	NoiseFill float64
+	// NoGate feeds the recogniser every pause too (see gate); for
+	// measuring what the gate costs and saves.
+	NoGate bool
 
 	once    sync.Once
 	dict    *Dictionary
@@ -180,15 +184,35 @@ func (e *Engine) Analyze(ctx context.Context, src io.Reader, in Input) (*Result,
 				spotters = append(spotters, sp)
 			}
 		}
-		if err := demux(pcm, f.Channels, meters, spotters, e.noiseFillRMS()); err != nil {
+		gates := make([]*gate, len(spotters))
+		buffers := make([]*bufio.Writer, len(spotters))
+		for c, sp := range spotters {
+			buffers[c] = bufio.NewWriterSize(sp.stdin, 64<<10)
+			gates[c] = newGate(buffers[c], f.Rate, e.NoGate)
+		}
+		err := demux(pcm, f.Channels, meters, gates, e.noiseFillRMS())
+		for c := range gates {
+			if err == nil {
+				err = gates[c].close()
+			}
+			if err == nil {
+				err = buffers[c].Flush()
+			}
+		}
+		if err != nil {
 			for _, s := range spotters {
 				s.kill()
 			}
 			return err
 		}
 		var errs []error
-		for _, s := range spotters {
+		for c, s := range spotters {
 			h, err := s.wait()
+			for i := range h {
+				length := h[i].EndMs - h[i].StartMs
+				h[i].StartMs = gates[c].callMs(h[i].StartMs)
+				h[i].EndMs = h[i].StartMs + length
+			}
 			hits = append(hits, h)
 			errs = append(errs, err)
 		}
@@ -208,7 +232,7 @@ var (
 
 // demux splits interleaved 16-bit frames into the meters and spotters,
 // one channel each.
-func demux(pcm io.Reader, channels int, meters []*levelMeter, spotters []*spotter, fillRMS float64) error {
+func demux(pcm io.Reader, channels int, meters []*levelMeter, gates []*gate, fillRMS float64) error {
 	const frames = 4096
 	in := make([]byte, frames*2*channels)
 	outs := make([][]byte, channels)
@@ -236,8 +260,8 @@ func demux(pcm io.Reader, channels int, meters []*levelMeter, spotters []*spotte
 				outs[c] = append(outs[c], byte(v), byte(uint16(v)>>8))
 			}
 		}
-		for c, sp := range spotters {
-			if _, werr := sp.stdin.Write(outs[c]); werr != nil {
+		for c, g := range gates {
+			if werr := g.write(outs[c]); werr != nil {
 				return fmt.Errorf("the recogniser stopped reading its audio: %w", werr)
 			}
 		}

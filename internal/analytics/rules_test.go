@@ -113,7 +113,7 @@ func TestCategorize(t *testing.T) {
 		{vault.Category{Any: []string{"cancel", "price"}, MinOccurrences: 2}, true},
 		{vault.Category{All: []string{"greeting"}, Within: &vault.Window{FromSec: 0, ToSec: 10}}, true},
 		{vault.Category{None: []string{"greeting"}, Within: &vault.Window{FromSec: 0, ToSec: 10}}, false},
-		{vault.Category{All: []string{"greeting"}, Within: &vault.Window{FromSec: 10, ToSec: 0}}, false},         // from 10 s to the end
+		{vault.Category{All: []string{"greeting"}, Within: &vault.Window{FromSec: 10, ToSec: 0}}, false},             // from 10 s to the end
 		{vault.Category{All: []string{"cancel"}, Within: &vault.Window{FromSec: 0, ToSec: 10, FromEnd: true}}, true}, // last 10 s: 95 s
 		{vault.Category{All: []string{"cancel"}, Within: &vault.Window{FromSec: 0, ToSec: 10, FromEnd: true}, MinOccurrences: 2}, false},
 		{vault.Category{All: []string{"price"}, Within: &vault.Window{FromSec: 10, ToSec: 60, FromEnd: true}}, true}, // 40–90 s
