@@ -371,6 +371,9 @@ func (s *Service) analyzeJob(ctx context.Context, run JobRun, a AnalyzeArgs) err
 		default:
 			result.Status = vault.AnalysisDone
 			result.Channels, result.Events, result.Talk = res.Channels, res.Events, res.Talk
+			if res.Channels == 2 {
+				result.AgentChannel = cfg.Settings.AgentChannel
+			}
 			result.Categories, result.Metrics = res.Categories, res.Metrics
 			result.PeakWindowMs = analytics.PeakWindowMs
 			for _, p := range res.Peaks {
@@ -471,8 +474,22 @@ func (s *Service) queueAnalysisBacklog(ctx context.Context, tenant string) error
 }
 
 // RecordingAnalysis returns a recording's analysis to a caller who may
-// see the recording: pending while its job has not run.
+// see the recording (pending while its job has not run), with its audit
+// entry.
 func (s *Service) RecordingAnalysis(ctx context.Context, caller *vault.User, id string) (*vault.Analysis, error) {
+	a, err := s.ViewedRecordingAnalysis(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, s.entry(ctx, "", caller, "recording.analytics", id, vault.OutcomeOK, nil)); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ViewedRecordingAnalysis is RecordingAnalysis for a page that has
+// written the recording's view to the audit trail already.
+func (s *Service) ViewedRecordingAnalysis(ctx context.Context, caller *vault.User, id string) (*vault.Analysis, error) {
 	rec, media, err := s.recording(ctx, caller, id)
 	if err != nil {
 		return nil, err
@@ -490,9 +507,6 @@ func (s *Service) RecordingAnalysis(ctx context.Context, caller *vault.User, id 
 		a = vault.Analysis{RecordingID: id, Status: vault.AnalysisPending, Engine: analytics.EngineName,
 			Language: cfg.Settings.Language, MediaID: voice.MediaID, Events: []vault.Event{}, Categories: []string{}}
 	} else if err != nil {
-		return nil, err
-	}
-	if err := s.record(ctx, s.entry(ctx, "", caller, "recording.analytics", id, vault.OutcomeOK, nil)); err != nil {
 		return nil, err
 	}
 	return &a, nil

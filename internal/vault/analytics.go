@@ -134,6 +134,9 @@ type Analysis struct {
 	Language    string          `json:"language,omitempty"`
 	MediaID     string          `json:"mediaId,omitempty"` // the voice file analysed
 	Channels    int             `json:"channels,omitempty"`
+	// AgentChannel is the tenant's agentChannel the analysis was made
+	// with (stereo calls): which channel is whose.
+	AgentChannel string `json:"agentChannel,omitempty"`
 	Version     int64           `json:"configVersion"` // of the tenant's AnalyticsConfig
 	Events      []Event         `json:"events"`
 	Talk        []Event         `json:"talk,omitempty"` // talk spans per speaker, for the player

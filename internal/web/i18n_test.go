@@ -1,6 +1,10 @@
 package web
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -50,10 +54,50 @@ func TestUsedKeysExist(t *testing.T) {
 	for _, state := range []string{"available", "scheduled", "pending", "running", "retryable", "completed", "cancelled", "discarded", "deleted"} {
 		keys = append(keys, "job_state_"+state)
 	}
+	// Speech analytics: speakers, channels, event types and trend kinds
+	// are named by value.
+	for _, speaker := range []string{vault.SpeakerAgent, vault.SpeakerCustomer, vault.SpeakerAny, vault.SpeakerUnknown} {
+		keys = append(keys, "speaker_"+speaker)
+	}
+	keys = append(keys, "channel_left", "channel_right", "channel_mono", "ev_type_"+vault.EventTopic, "ev_type_"+vault.EventSilence,
+		"ev_type_"+vault.EventCrosstalk, "kind_"+vault.EventTopic, "kind_category", "delete_topic_title", "delete_category_title",
+		"delete_topic_warning", "delete_category_warning", "delete_refused_topic", "delete_refused_category")
 	for _, key := range keys {
 		if _, ok := ref[key]; !ok {
 			t.Errorf("en-US lacks %q", key)
 		}
+	}
+}
+
+// Every key a template or a handler names literally exists in en-US (the
+// keys made at run time are listed above).
+func TestLiteralKeysExist(t *testing.T) {
+	ref := langByTag[defaultLang].messages
+	check := func(file string, re *regexp.Regexp, text []byte) {
+		for _, m := range re.FindAllSubmatch(text, -1) {
+			if _, ok := ref[string(m[1])]; !ok {
+				t.Errorf("%s uses %q, which en-US lacks", file, m[1])
+			}
+		}
+	}
+	templates, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("templates: %v", err)
+	}
+	for _, name := range templates {
+		text, _ := templateFiles.ReadFile(name)
+		check(name, regexp.MustCompile(`\.T "([A-Za-z0-9_]+)"`), text)
+	}
+	sources, _ := filepath.Glob("*.go")
+	for _, name := range sources {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		text, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(name, regexp.MustCompile(`\.T\("([A-Za-z0-9_]+)"[,)]`), text)
 	}
 }
 

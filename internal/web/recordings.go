@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +22,9 @@ const pageSize = 50
 
 type searchForm struct {
 	From, To, Caller, Dialed, Agent, Partition, MediaType string
+	// Speech analytics: a topic or category found, a silence at least
+	// MinSilence seconds long.
+	Topic, Category, MinSilence string
 }
 
 type searchRow struct {
@@ -35,9 +39,14 @@ type searchRow struct {
 type searchData struct {
 	Form       searchForm
 	MediaTypes []string
-	Rows       []searchRow
-	Next       string // URL of the next page, or ""
-	First      string // URL of the first page when not on it
+	// Topics and Categories fill the analytics filters' lists; Lists is
+	// false for a user who may not read the configuration (an agent),
+	// who gets text fields instead.
+	Topics, Categories []string
+	Lists              bool
+	Rows               []searchRow
+	Next               string // URL of the next page, or ""
+	First              string // URL of the first page when not on it
 }
 
 // formTime reads a datetime-local value (or a date) as UTC.
@@ -58,18 +67,23 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 	q := r.URL.Query()
 	form := searchForm{From: q.Get("from"), To: q.Get("to"), Caller: strings.TrimSpace(q.Get("caller")),
 		Dialed: strings.TrimSpace(q.Get("dialed")), Agent: strings.TrimSpace(q.Get("agent")),
-		Partition: strings.TrimSpace(q.Get("partition")), MediaType: q.Get("mediaType")}
+		Partition: strings.TrimSpace(q.Get("partition")), MediaType: q.Get("mediaType"),
+		Topic: strings.TrimSpace(q.Get("topic")), Category: strings.TrimSpace(q.Get("category")), MinSilence: strings.TrimSpace(q.Get("minSilence"))}
 	data := &searchData{Form: form, MediaTypes: service.MediaTypes()}
+	u.analyticsLists(r, p, data)
 	p.Data = data
 	if q.Get("done") == "deleted" {
 		p.Flash = p.L.T("recording_deleted")
 		q.Del("done")
 	}
 	f := vault.SearchFilter{Caller: form.Caller, Dialed: form.Dialed, UserName: form.Agent,
-		Partition: form.Partition, MediaType: form.MediaType, Limit: pageSize + 1}
+		Partition: form.Partition, MediaType: form.MediaType, Topic: form.Topic, Category: form.Category, Limit: pageSize + 1}
 	var err error
 	if f.StartFrom, err = formTime(p.L.T("from"), form.From); err == nil {
 		f.StartTo, err = formTime(p.L.T("to"), form.To)
+	}
+	if err == nil {
+		f.MinSilenceMs, err = formSeconds(p.L, p.L.T("min_silence"), form.MinSilence)
 	}
 	if err == nil && form.Partition != "" && !strings.HasPrefix(form.Partition, "/") {
 		f.Partition = "/" + form.Partition // partitions are stored as paths
@@ -121,6 +135,45 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 		data.First = "/recordings?" + first.Encode()
 	}
 	u.render(w, http.StatusOK, "search", p)
+}
+
+// analyticsLists fills the search form's topic and category lists from
+// the tenant's configuration, keeping a name the query has that the
+// configuration no longer does. A user who may not read it gets none.
+func (u *UI) analyticsLists(r *http.Request, p *page, data *searchData) {
+	cfg, err := u.svc.AnalyticsConfig(r.Context(), p.User)
+	if err != nil {
+		if vault.ErrorCode(err) != vault.EFORBIDDEN {
+			u.log.Warn("cannot read the analytics configuration", "tenant", p.User.Tenant, "err", err)
+		}
+		return
+	}
+	data.Lists = true
+	for _, t := range cfg.Topics {
+		data.Topics = append(data.Topics, t.Name)
+	}
+	for _, c := range cfg.Categories {
+		data.Categories = append(data.Categories, c.Name)
+	}
+	if f := data.Form.Topic; f != "" && !slices.Contains(data.Topics, f) {
+		data.Topics = append(data.Topics, f)
+	}
+	if f := data.Form.Category; f != "" && !slices.Contains(data.Categories, f) {
+		data.Categories = append(data.Categories, f)
+	}
+}
+
+// formSeconds reads a number of seconds (a decimal fraction allowed) as
+// milliseconds; "" is 0.
+func formSeconds(l *Lang, label, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	sec, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(sec) || sec < 0 || sec > 86400 {
+		return 0, vault.Errorf(vault.EINVALID, "%s", l.T("err_seconds", label))
+	}
+	return int64(math.Round(sec * 1000)), nil
 }
 
 func cloneValues(q url.Values) url.Values {
@@ -258,6 +311,9 @@ type recordingData struct {
 	// Custody: the legal holds that keep the recording and whether a
 	// backup client has a verified copy of every media file.
 	Custody service.Custody
+	// Analysis is the speech analytics of the voice file; nil for a
+	// recording without one.
+	Analysis *analysisView
 }
 
 func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
@@ -318,6 +374,10 @@ func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
 		data.Media = append(data.Media, mv)
 	}
 	data.Timeline = timeline(doc.EventHistory, rec.StartTime)
+	data.Analysis = u.analysisOf(r, p, rec.ID, data.Media)
+	if data.Analysis != nil && data.Analysis.Player != nil {
+		p.StyleNonce = newNonce()
+	}
 	custody, err := u.svc.CustodyOf(r.Context(), p.User.Tenant, []vault.Recording{*rec})
 	if err != nil {
 		u.renderError(w, r, p, err)
@@ -431,4 +491,165 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// analysisView is what the recording page shows of a speech analysis:
+// its status, the events found (each a link that seeks the player), the
+// categories and the talk metrics, and for the waveform player the data
+// its script draws.
+type analysisView struct {
+	Status, Error string
+	MediaID       string // the voice file analysed
+	PlayURL       string // its play URL; "" when it has no player here
+	AudioID       string // its <audio> element's id
+	Events        []eventView
+	Categories    []string
+	Metrics       []metricView
+	Legend        []legendItem
+	// Player is the waveform's data, as JSON in the page; nil without
+	// peaks or without a player of the analysed file.
+	Player *playerData
+}
+
+type eventView struct {
+	Type, Kind, Label, Phrase, Speaker string // Kind: the type in words; Label: the topic, or Kind
+	Start, End                         time.Duration
+}
+
+type metricView struct {
+	Label string
+	Value time.Duration
+}
+
+// legendItem is a swatch of the waveform's legend; Class names its colour
+// (app.css: .sw-<Class>).
+type legendItem struct{ Label, Class string }
+
+// playerData is read by analytics.js: the audio element it draws for,
+// each channel's peaks (0–100 per WindowMs), the channels' colours and
+// the markers (Channel -1: across all channels).
+type playerData struct {
+	Audio      string          `json:"audio"`
+	DurationMs int64           `json:"durationMs"`
+	WindowMs   int             `json:"windowMs"`
+	Peaks      []vault.Peaks   `json:"peaks"`
+	Channels   []playerChannel `json:"channels"`
+	Events     []playerEvent   `json:"events"`
+}
+
+type playerChannel struct {
+	Color string `json:"color"` // agent | customer | left | right | mono: the CSS variable --wave-<color>
+	Label string `json:"label"`
+}
+
+type playerEvent struct {
+	Type    string `json:"type"`
+	Label   string `json:"label"`
+	StartMs int64  `json:"startMs"`
+	EndMs   int64  `json:"endMs"`
+	Channel int    `json:"channel"`
+}
+
+// analysisOf reads the recording's analysis for its page. A recording
+// without a voice file has none (nil); a failure to read it is logged and
+// the page shows the rest.
+func (u *UI) analysisOf(r *http.Request, p *page, id string, media []mediaView) *analysisView {
+	a, err := u.svc.ViewedRecordingAnalysis(r.Context(), p.User, id)
+	if err != nil {
+		if vault.ErrorCode(err) != vault.ENOTFOUND {
+			u.log.Warn("cannot read the analysis", "tenant", p.User.Tenant, "recording", id, "err", err)
+		}
+		return nil
+	}
+	v := &analysisView{Status: a.Status, Error: a.Error, MediaID: a.MediaID, Categories: a.Categories}
+	for i, m := range media {
+		if m.Audio && m.MediaID == a.MediaID {
+			v.PlayURL, v.AudioID = m.PlayURL, "audio-"+strconv.Itoa(i)
+			break
+		}
+	}
+	if a.Status != vault.AnalysisDone {
+		return v
+	}
+	l := p.L
+	channels := a.Channels
+	if channels == 0 {
+		channels = len(a.Peaks)
+	}
+	// Which channel is whose: as the analysis was made; for an analysis
+	// that does not say, the tenant's agentChannel, which a user who may
+	// not read the configuration (an agent) does not get: their legend
+	// names the channels only.
+	agentChannel := a.AgentChannel
+	if cfg, err := u.svc.AnalyticsConfig(r.Context(), p.User); err == nil && agentChannel == "" {
+		agentChannel = cfg.Settings.AgentChannel
+	}
+	var lanes []playerChannel
+	switch {
+	case channels == 2 && agentChannel != "":
+		agent := playerChannel{Color: vault.SpeakerAgent, Label: l.T("legend_speaker", l.Label("speaker_", vault.SpeakerAgent), l.T("channel_"+agentChannel))}
+		other := "right"
+		if agentChannel == "right" {
+			other = "left"
+		}
+		customer := playerChannel{Color: vault.SpeakerCustomer, Label: l.T("legend_speaker", l.Label("speaker_", vault.SpeakerCustomer), l.T("channel_"+other))}
+		lanes = []playerChannel{agent, customer}
+		if agentChannel == "right" {
+			lanes = []playerChannel{customer, agent}
+		}
+	case channels == 2:
+		lanes = []playerChannel{{Color: "left", Label: l.T("channel_left")}, {Color: "right", Label: l.T("channel_right")}}
+	default:
+		lanes = []playerChannel{{Color: "mono", Label: l.T("channel_mono")}}
+	}
+	for _, lane := range lanes {
+		v.Legend = append(v.Legend, legendItem{Label: lane.Label, Class: lane.Color})
+	}
+	for _, t := range []string{vault.EventTopic, vault.EventSilence, vault.EventCrosstalk} {
+		v.Legend = append(v.Legend, legendItem{Label: l.T("ev_type_" + t), Class: t})
+	}
+	laneOf := func(speaker string) int {
+		return slices.IndexFunc(lanes, func(c playerChannel) bool { return c.Color == speaker })
+	}
+	var markers []playerEvent
+	for _, e := range a.Events {
+		ev := eventView{Type: e.Type, Kind: l.T("ev_type_" + e.Type), Label: l.T("ev_type_" + e.Type), Phrase: e.Phrase,
+			Start: time.Duration(e.StartMs) * time.Millisecond, End: time.Duration(e.EndMs) * time.Millisecond}
+		if e.Type == vault.EventTopic {
+			ev.Label = e.Name
+		}
+		if e.Speaker != "" {
+			ev.Speaker = l.Label("speaker_", e.Speaker)
+		}
+		v.Events = append(v.Events, ev)
+		markers = append(markers, playerEvent{Type: e.Type, Label: ev.Label, StartMs: e.StartMs, EndMs: e.EndMs, Channel: laneOf(e.Speaker)})
+	}
+	m := a.Metrics
+	ms := func(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+	if channels == 2 {
+		v.Metrics = append(v.Metrics, metricView{l.T("m_agent_talk"), ms(m.AgentTalkMs)}, metricView{l.T("m_customer_talk"), ms(m.CustomerTalkMs)})
+	}
+	if channels != 2 || m.UnknownTalkMs > 0 {
+		v.Metrics = append(v.Metrics, metricView{l.T("m_unknown_talk"), ms(m.UnknownTalkMs)})
+	}
+	v.Metrics = append(v.Metrics, metricView{l.T("m_silence"), ms(m.SilenceMs)}, metricView{l.T("m_longest_silence"), ms(m.LongestSilenceMs)},
+		metricView{l.T("m_crosstalk"), ms(m.CrosstalkMs)}, metricView{l.T("m_duration"), ms(m.DurationMs)})
+	if v.AudioID != "" && len(a.Peaks) > 0 && a.PeakWindowMs > 0 {
+		peaks := a.Peaks
+		if len(peaks) > len(lanes) {
+			peaks = peaks[:len(lanes)]
+		}
+		duration := m.DurationMs
+		if duration <= 0 {
+			duration = int64(len(peaks[0])) * int64(a.PeakWindowMs)
+		}
+		for i := range markers {
+			if markers[i].Channel >= len(peaks) {
+				markers[i].Channel = -1
+			}
+		}
+		v.Player = &playerData{Audio: v.AudioID, DurationMs: duration, WindowMs: a.PeakWindowMs, Peaks: peaks,
+			Channels: lanes[:len(peaks)], Events: markers}
+	}
+	return v
 }

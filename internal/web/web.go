@@ -3,11 +3,13 @@
 // sixteen UI languages. Handlers call the service in-process; media play
 // through the API's play endpoint (Range, so seeking works) with the
 // session cookie. Static files and templates are embedded: nothing comes
-// from a CDN.
+// from a CDN (the waveform player's and the charts' libraries are vendored
+// into static/vendor by scripts/vendor-ui.sh).
 package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/subtle"
 	"embed"
 	"errors"
@@ -44,6 +46,7 @@ type UI struct {
 	logins *service.Logins
 	site   *httpx.Site
 	pages  map[string]*template.Template
+	now    func() time.Time
 }
 
 // Options are what the UI shares with the API: give both the same.
@@ -53,6 +56,8 @@ type Options struct {
 	Logins *service.Logins
 	// Site is the public URL and trusted proxies; nil: none.
 	Site *httpx.Site
+	// Now is the clock (the trends page's default period); nil: time.Now.
+	Now func() time.Time
 }
 
 // New prepares the UI of a service.
@@ -66,7 +71,10 @@ func New(svc *service.Service, opt Options) *UI {
 	if opt.Site == nil {
 		opt.Site, _ = httpx.NewSite("", httpx.Proxies{})
 	}
-	u := &UI{svc: svc, log: opt.Log, logins: opt.Logins, site: opt.Site, pages: map[string]*template.Template{}}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	u := &UI{svc: svc, log: opt.Log, logins: opt.Logins, site: opt.Site, pages: map[string]*template.Template{}, now: opt.Now}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -123,6 +131,7 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/legal-holds/{id}/release", u.authed(u.releaseLegalHold))
 	mux.HandleFunc("GET /admin/jobs", u.authed(u.jobs))
 	mux.HandleFunc("GET /admin/jobs/{id}", u.authed(u.job))
+	u.analyticsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.renderError(w, r, &page{L: requestLang(r)}, vault.Errorf(vault.ENOTFOUND, "no page %s", r.URL.Path))
 	})
@@ -134,13 +143,28 @@ func (u *UI) Handler() http.Handler {
 func secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", contentPolicy(""))
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		next.ServeHTTP(w, r)
 	})
 }
+
+// contentPolicy is the Content-Security-Policy of the UI. styleNonce, when
+// set, also admits <style> elements carrying it: the waveform player
+// (wavesurfer.js) styles its shadow DOM with one, and a page that shows
+// the player gives it the nonce. Nothing comes from another origin.
+func contentPolicy(styleNonce string) string {
+	style := ""
+	if styleNonce != "" {
+		style = "style-src 'self' 'nonce-" + styleNonce + "'; "
+	}
+	return "default-src 'self'; " + style + "img-src 'self' data:; media-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+}
+
+// newNonce is a fresh CSP nonce: 128 random bits (base32).
+func newNonce() string { return rand.Text() }
 
 func cacheStatic(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -162,6 +186,12 @@ type page struct {
 	Data    any
 	Langs   []*Lang
 	IsAdmin bool
+	// IsSupervisor: the user reads the analytics configuration (topics,
+	// categories) without changing it.
+	IsSupervisor bool
+	// StyleNonce is set by a page with the waveform player: render puts
+	// it in the page's Content-Security-Policy (see contentPolicy).
+	StyleNonce string
 	// Refresh reloads the page every few seconds when scripts are off
 	// (a job's progress; with scripts, app.js polls instead).
 	Refresh bool
@@ -190,6 +220,7 @@ func (u *UI) authed(h pageHandler) http.HandlerFunc {
 			return
 		}
 		p.User, p.CSRF, p.IsAdmin = user, sess.CSRFToken, user.HasRole(vault.RoleAdmin)
+		p.IsSupervisor = user.HasRole(vault.RoleSupervisor)
 		if httpx.ChangesState(r.Method) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			got := r.Header.Get("X-CSRF-TOKEN")
@@ -262,6 +293,9 @@ func (u *UI) render(w http.ResponseWriter, status int, name string, p *page) {
 		return
 	}
 	h := w.Header()
+	if p.StyleNonce != "" {
+		h.Set("Content-Security-Policy", contentPolicy(p.StyleNonce))
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Language", p.L.Tag)
