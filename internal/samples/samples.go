@@ -16,6 +16,8 @@ var (
 	guideExample2 []byte
 	//go:embed demo.mp3
 	demoMP3 []byte
+	//go:embed demo-speech.mp3
+	demoSpeech []byte
 	//go:embed demo.mp4
 	demoMP4 []byte
 )
@@ -74,3 +76,8 @@ func ScreenVideo() []byte { return demoMP4 }
 
 // CallAudio is the synthetic call audio (MP3).
 func CallAudio() []byte { return demoMP3 }
+
+// SpeechCall is a 32 s stereo call in speech (16 kHz MP3: the agent on the
+// left, the customer on the right), for the demo's speech analytics; made
+// by ./speechgen from synth.SampleCall.
+func SpeechCall() []byte { return demoSpeech }
