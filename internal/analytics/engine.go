@@ -31,6 +31,11 @@ const sampleRate = 16000
 // EngineName is what an analysis names as its engine.
 const EngineName = "pocketsphinx-kws"
 
+// EngineRevision changes whenever the pipeline would hear a call
+// differently (thresholds, gate, voice activity): analyses made before
+// are then recognised again, not only categorised again.
+const EngineRevision = "2026-12-01"
+
 // ErrNoRecogniser is returned when pocketsphinx or its model is missing.
 var ErrNoRecogniser = errors.New("the speech recogniser is not installed")
 

@@ -84,7 +84,7 @@ func (m *analyzeMain) readTopics(engine *analytics.Engine) ([]vault.Topic, []vau
 	}
 	data, err := os.ReadFile(m.topics)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read the topics: %w", pathless(err))
+		return nil, nil, fmt.Errorf("cannot read the topics %s: %w", m.topics, pathless(err))
 	}
 	var file topicsFile
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {

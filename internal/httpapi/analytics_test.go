@@ -283,6 +283,20 @@ func TestSpeechAnalytics(t *testing.T) {
 	wantError(t, e.admin("GET", "/api/v2/analytics/trends?interval=year", "", nil), 400, "invalid")
 	wantError(t, e.admin("GET", "/api/v2/analytics/trends?from=2026-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", "", nil), 400, "invalid")
 
+	// A new category: the calls are categorised again from their events,
+	// not recognised again.
+	if r := e.postJSON("POST", "/api/v2/analytics/categories", `{"name":"customer escalated","all":["escalation"],"speaker":"customer"}`); r.status != 201 {
+		t.Fatalf("category: %d %s", r.status, r.body)
+	}
+	recategorised := e.waitAnalysis("call1", version+1)
+	if want := []string{"angry churn", "escalated at the end", "customer escalated"}; !slices.Equal(recategorised.Categories, want) || len(recategorised.Events) != len(a.Events) {
+		t.Errorf("after a new category: %q (events %d, were %d)", recategorised.Categories, len(recategorised.Events), len(a.Events))
+	}
+	if jobs := e.admin("GET", "/api/v2/jobs?limit=100", "", nil); !strings.Contains(string(jobs.body), `"summary":"categorised again"`) {
+		t.Errorf("no analyze job categorised again: %s", jobs.body)
+	}
+	version++
+
 	// A language without a model: unsupported, never a wrong answer;
 	// back to en-US: analysed again. Each change queues a re-analysis
 	// whose progress the jobs API shows.
@@ -299,7 +313,7 @@ func TestSpeechAnalytics(t *testing.T) {
 		t.Errorf("re-analysis job: %d %s", job.status, job.body)
 	}
 	r = e.postJSON("PUT", "/api/v2/settings/analytics", `{"language":"en-US"}`)
-	if again := e.waitAnalysis("call1", version+2); again.Status != "done" || !slices.Equal(again.Categories, []string{"angry churn", "escalated at the end"}) {
+	if again := e.waitAnalysis("call1", version+2); again.Status != "done" || !slices.Equal(again.Categories, []string{"angry churn", "escalated at the end", "customer escalated"}) {
 		t.Errorf("back to en-US: %+v", again)
 	}
 	waitJobDone(t, e, int64(r.json(t)["jobId"].(float64)))

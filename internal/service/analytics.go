@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -334,12 +336,25 @@ func (s *Service) analyzeJob(ctx context.Context, run JobRun, a AnalyzeArgs) err
 	if err != nil {
 		return err
 	}
-	if old, err := s.Store.Analysis(ctx, a.Tenant, a.RecordingID); err == nil && old.Version >= cfg.Version && old.MediaID == voice.MediaID && old.Status != vault.AnalysisPending {
-		return s.Store.SetJobProgress(ctx, run.ID, vault.JobProgress{Done: 1, Total: 1, Summary: "analysed already"})
+	digest := recognitionDigest(cfg)
+	old, err := s.Store.Analysis(ctx, a.Tenant, a.RecordingID)
+	if err == nil && old.MediaID == voice.MediaID && old.Status != vault.AnalysisPending {
+		switch {
+		case old.Version >= cfg.Version:
+			return s.Store.SetJobProgress(ctx, run.ID, vault.JobProgress{Done: 1, Total: 1, Summary: "analysed already"})
+		case old.Status == vault.AnalysisDone && old.Recognised == digest:
+			// Only categories changed: decide them again from the events.
+			old.Tenant, old.Version, old.AnalyzedAt = a.Tenant, cfg.Version, s.now()
+			old.Categories = analytics.Categorize(cfg.Categories, old.Events, old.Metrics.DurationMs)
+			if err := s.Store.PutAnalysis(ctx, old); err != nil && !errors.Is(err, vault.ErrNotFound) {
+				return err
+			}
+			return s.Store.SetJobProgress(ctx, run.ID, vault.JobProgress{Done: 1, Total: 1, Summary: "categorised again"})
+		}
 	}
 	result := vault.Analysis{Tenant: a.Tenant, RecordingID: a.RecordingID, Engine: analytics.EngineName,
 		Language: cfg.Settings.Language, MediaID: voice.MediaID, Version: cfg.Version, AnalyzedAt: s.now(),
-		Events: []vault.Event{}, Categories: []string{}}
+		Recognised: digest, Events: []vault.Event{}, Categories: []string{}}
 	if s.Analytics == nil {
 		return errors.New("this server has no speech recogniser")
 	}
@@ -536,4 +551,33 @@ func (s *Service) AnalyticsTrends(ctx context.Context, caller *vault.User, from,
 		points = []vault.TrendPoint{}
 	}
 	return points, nil
+}
+
+// recognitionDigest names what an analysis's events depend on: the
+// settings and topics (not the categories, not reanalyzeDays).
+func recognitionDigest(c vault.AnalyticsConfig) string {
+	type phrase struct {
+		Text       string
+		Strictness *int
+	}
+	type topic struct {
+		Name, Speaker string
+		Strictness    int
+		Phrases       []phrase
+	}
+	in := struct {
+		Engine, Language, AgentChannel string
+		SilenceMs                      int
+		Topics                         []topic
+	}{analytics.EngineName + " " + analytics.EngineRevision, c.Settings.Language, c.Settings.AgentChannel, c.Settings.SilenceMs, nil}
+	for _, t := range c.Topics {
+		out := topic{Name: t.Name, Speaker: t.Speaker, Strictness: t.Strictness}
+		for _, p := range t.Phrases {
+			out.Phrases = append(out.Phrases, phrase{p.Text, p.Strictness})
+		}
+		in.Topics = append(in.Topics, out)
+	}
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }

@@ -138,6 +138,10 @@ type Analysis struct {
 	// with (stereo calls): which channel is whose.
 	AgentChannel string `json:"agentChannel,omitempty"`
 	Version     int64           `json:"configVersion"` // of the tenant's AnalyticsConfig
+	// Recognised is a digest of what the events depend on (the topics and
+	// the settings); when a change leaves it, only the categories are
+	// decided again.
+	Recognised string `json:"recognised,omitempty"`
 	Events      []Event         `json:"events"`
 	Talk        []Event         `json:"talk,omitempty"` // talk spans per speaker, for the player
 	Categories  []string        `json:"categories"`
