@@ -126,27 +126,27 @@ type AnalysisMetrics struct {
 
 // Analysis is one recording's speech analytics result.
 type Analysis struct {
-	Tenant      string          `json:"-"`
-	RecordingID string          `json:"recordingId"`
-	Status      string          `json:"status"`
-	Error       string          `json:"error,omitempty"` // why failed or unsupported
-	Engine      string          `json:"engine,omitempty"`
-	Language    string          `json:"language,omitempty"`
-	MediaID     string          `json:"mediaId,omitempty"` // the voice file analysed
-	Channels    int             `json:"channels,omitempty"`
+	Tenant      string `json:"-"`
+	RecordingID string `json:"recordingId"`
+	Status      string `json:"status"`
+	Error       string `json:"error,omitempty"` // why failed or unsupported
+	Engine      string `json:"engine,omitempty"`
+	Language    string `json:"language,omitempty"`
+	MediaID     string `json:"mediaId,omitempty"` // the voice file analysed
+	Channels    int    `json:"channels,omitempty"`
 	// AgentChannel is the tenant's agentChannel the analysis was made
 	// with (stereo calls): which channel is whose.
 	AgentChannel string `json:"agentChannel,omitempty"`
-	Version     int64           `json:"configVersion"` // of the tenant's AnalyticsConfig
+	Version      int64  `json:"configVersion"` // of the tenant's AnalyticsConfig
 	// Recognised is a digest of what the events depend on (the topics and
 	// the settings); when a change leaves it, only the categories are
 	// decided again.
-	Recognised string `json:"recognised,omitempty"`
-	Events      []Event         `json:"events"`
-	Talk        []Event         `json:"talk,omitempty"` // talk spans per speaker, for the player
-	Categories  []string        `json:"categories"`
-	Metrics     AnalysisMetrics `json:"metrics"`
-	AnalyzedAt  time.Time       `json:"analyzedAt"`
+	Recognised string          `json:"recognised,omitempty"`
+	Events     []Event         `json:"events"`
+	Talk       []Event         `json:"talk,omitempty"` // talk spans per speaker, for the player
+	Categories []string        `json:"categories"`
+	Metrics    AnalysisMetrics `json:"metrics"`
+	AnalyzedAt time.Time       `json:"analyzedAt"`
 	// Peaks are each channel's waveform for the player: one value 0–100
 	// (of full scale) per PeakWindowMs. The API leaves them out unless
 	// asked (?peaks=true).
