@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"callvault/internal/analytics/synth"
+	"callvault/internal/service"
 )
 
 var (
@@ -352,5 +353,38 @@ func waitJobDone(t *testing.T, e *env, id int64) {
 			t.Fatalf("job %d: %s", id, r.body)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestAnalysisGivesUp: a voice file the server cannot open (encrypted for
+// a certificate it has no key of) fails each attempt; after the last one
+// the recording's analysis says failed, not pending for ever.
+func TestAnalysisGivesUp(t *testing.T) {
+	e := newEnv(t, 0)
+	e.setUpVoice()
+	foreign, _ := guideCert(t, t.TempDir(), "foreign", 2048)
+	enc := encryptStream(t, foreign, sampleCall(t)[:20000])
+	if r := e.admin("PUT", "/api/v2/recordings/lost/media/lost.mp3", "application/pkcs7-mime", bytes.NewReader(enc), "X-Media-Type", "audio/mp3"); r.status != 201 {
+		t.Fatalf("pre-encrypted upload: %d %s", r.status, r.body)
+	}
+	start := e.clock().Add(-time.Hour)
+	doc := fmt.Sprintf(`{"id":"lost","startTime":%q,"stopTime":%q}`, start.Format(time.RFC3339), start.Add(time.Minute).Format(time.RFC3339))
+	if r := e.postJSON("PUT", "/api/v2/recordings/lost", doc); r.status != 200 {
+		t.Fatalf("metadata: %d %s", r.status, r.body)
+	}
+	args, _ := json.Marshal(service.AnalyzeArgs{Tenant: "acme", RecordingID: "lost"})
+	for attempt := 1; attempt <= 5; attempt++ {
+		err := e.srv.Svc.Work(context.Background(), service.JobRun{ID: 1, Kind: service.KindAnalyze, Args: args, Attempt: attempt})
+		if err == nil {
+			t.Fatalf("attempt %d succeeded on a file the server cannot open", attempt)
+		}
+		a, _ := e.analysis("lost", "")
+		if want := map[bool]string{true: "failed", false: "pending"}[attempt == 5]; a.Status != want {
+			t.Errorf("after attempt %d: %q, want %q", attempt, a.Status, want)
+		}
+	}
+	a, _ := e.analysis("lost", "")
+	if !strings.Contains(a.Error, "failed 5 times") {
+		t.Errorf("error %q", a.Error)
 	}
 }

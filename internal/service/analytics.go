@@ -53,6 +53,10 @@ type ReanalyzeArgs struct {
 	Reason  string    `json:"reason"`
 }
 
+// analyzeAttempts is how often an analysis is tried before its result
+// says failed.
+const analyzeAttempts = 5
+
 // AnalysisTimeout bounds one analysis attempt; the queue rescues a job
 // running longer than its rescue delay, so this stays below it.
 const AnalysisTimeout = 9 * time.Minute
@@ -309,7 +313,7 @@ func (s *Service) queueAnalysis(ctx context.Context, tenant, recordingID string)
 		return
 	}
 	args, _ := json.Marshal(AnalyzeArgs{Tenant: tenant, RecordingID: recordingID, Version: cfg.Version})
-	fx := vault.Effects{Jobs: []vault.Job{{Tenant: tenant, Kind: KindAnalyze, Args: args, Unique: true, MaxAttempts: 5}}}
+	fx := vault.Effects{Jobs: []vault.Job{{Tenant: tenant, Kind: KindAnalyze, Args: args, Unique: true, MaxAttempts: analyzeAttempts}}}
 	if err := s.Store.Commit(ctx, fx); err != nil {
 		s.log().Warn("cannot queue the analysis", "tenant", tenant, "recording", recordingID, "err", err)
 	}
@@ -377,7 +381,7 @@ func (s *Service) analyzeJob(ctx context.Context, run JobRun, a AnalyzeArgs) err
 		case errors.Is(err, analytics.ErrUnsupported):
 			result.Status, result.Error = vault.AnalysisUnsupported, err.Error()
 		case errors.Is(err, analytics.ErrNoRecogniser):
-			if run.Attempt < 5 {
+			if run.Attempt < analyzeAttempts {
 				return err // perhaps only this replica lacks it
 			}
 			result.Status, result.Error = vault.AnalysisFailed, "the speech recogniser is not installed on the server"
@@ -434,7 +438,7 @@ func (s *Service) reanalyzeJob(ctx context.Context, run JobRun, a ReanalyzeArgs)
 		var fx vault.Effects
 		for _, id := range ids {
 			args, _ := json.Marshal(AnalyzeArgs{Tenant: a.Tenant, RecordingID: id, Version: a.Version})
-			fx.Jobs = append(fx.Jobs, vault.Job{Tenant: a.Tenant, Kind: KindAnalyze, Args: args, Unique: true, MaxAttempts: 5})
+			fx.Jobs = append(fx.Jobs, vault.Job{Tenant: a.Tenant, Kind: KindAnalyze, Args: args, Unique: true, MaxAttempts: analyzeAttempts})
 		}
 		if err := s.Store.Commit(ctx, fx); err != nil {
 			return err
@@ -483,7 +487,7 @@ func (s *Service) queueAnalysisBacklog(ctx context.Context, tenant string) error
 	var fx vault.Effects
 	for _, id := range ids {
 		args, _ := json.Marshal(AnalyzeArgs{Tenant: tenant, RecordingID: id, Version: cfg.Version})
-		fx.Jobs = append(fx.Jobs, vault.Job{Tenant: tenant, Kind: KindAnalyze, Args: args, Unique: true, MaxAttempts: 5})
+		fx.Jobs = append(fx.Jobs, vault.Job{Tenant: tenant, Kind: KindAnalyze, Args: args, Unique: true, MaxAttempts: analyzeAttempts})
 	}
 	return s.Store.Commit(ctx, fx)
 }
@@ -580,4 +584,21 @@ func recognitionDigest(c vault.AnalyticsConfig) string {
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// analysisGaveUp records the last attempt's failure as the analysis's
+// result, so the recording says failed rather than pending for ever; the
+// job's own errors say why (the result does not repeat them: they may
+// name storage paths).
+func (s *Service) analysisGaveUp(ctx context.Context, a AnalyzeArgs, run JobRun) {
+	cfg, err := s.Store.AnalyticsConfig(ctx, a.Tenant)
+	if err != nil {
+		return
+	}
+	result := vault.Analysis{Tenant: a.Tenant, RecordingID: a.RecordingID, Status: vault.AnalysisFailed,
+		Error: fmt.Sprintf("the analysis failed %d times; job %d says why", run.Attempt, run.ID), Engine: analytics.EngineName,
+		Language: cfg.Settings.Language, Version: cfg.Version, AnalyzedAt: s.now(), Events: []vault.Event{}, Categories: []string{}}
+	if err := s.Store.PutAnalysis(ctx, result); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		s.log().Warn("cannot record a failed analysis", "tenant", a.Tenant, "recording", a.RecordingID, "err", err)
+	}
 }

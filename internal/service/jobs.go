@@ -150,7 +150,11 @@ func (s *Service) Work(ctx context.Context, run JobRun) error {
 		if err := s.jobStarted(ctx, a.Tenant, run); err != nil {
 			return err
 		}
-		return s.analyzeJob(ctx, run, a)
+		err := s.analyzeJob(ctx, run, a)
+		if err != nil && run.Attempt >= analyzeAttempts {
+			s.analysisGaveUp(ctx, a, run)
+		}
+		return err
 	case KindReanalyze:
 		var a ReanalyzeArgs
 		if err := json.Unmarshal(run.Args, &a); err != nil {
