@@ -51,8 +51,8 @@ func TestCheckTopic(t *testing.T) {
 	if good.Strictness != DefaultStrictness || good.Speaker != vault.SpeakerAny || good.Phrases[0].Text != "cancel my subscription" {
 		t.Errorf("not normalised: %+v", good)
 	}
-	if len(warnings) != 0 {
-		t.Errorf("warnings %q for refund (6 phones)", warnings)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"refund" is short (6 phones)`) {
+		t.Errorf("warnings %q, want one for refund (6 phones)", warnings)
 	}
 	short := vault.Topic{Name: "no", Phrases: []vault.Phrase{{Text: "no"}}}
 	if w, err := CheckTopic(&short, testDict, false); err != nil || len(w) != 1 || !strings.Contains(w[0], `"no" is short`) {
