@@ -28,7 +28,7 @@ func TestAnalyze(t *testing.T) {
 	os.WriteFile(topics, []byte(`{"topics":[
 		{"name":"cancellation","phrases":[{"text":"cancel my subscription"}],"speaker":"customer"},
 		{"name":"greeting","phrases":[{"text":"thank you for calling"}],"speaker":"agent"},
-		{"name":"refunds","phrases":[{"text":"refund"}]}],
+		{"name":"refunds","phrases":[{"text":"a full refund"}]}],
 		"categories":[{"name":"churn","all":["cancellation"]}]}`), 0o600)
 
 	r := run(t, "analyze", "-in", mp3, "-topics", topics)
@@ -65,7 +65,7 @@ func TestAnalyze(t *testing.T) {
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`[{"name":"billing","phrases":[{"text":"my invoize"}]}]`), 0o600)
 	wantFailure(t, run(t, "analyze", "-in", mp3, "-topics", bad), 1, `the word "invoize" is not in the recogniser's dictionary`)
-	os.WriteFile(bad, []byte(`{"topics":[{"name":"x","phrases":[{"text":"refund"}]}],"categories":[{"name":"c","all":["y"]}]}`), 0o600)
+	os.WriteFile(bad, []byte(`{"topics":[{"name":"x","phrases":[{"text":"a full refund"}]}],"categories":[{"name":"c","all":["y"]}]}`), 0o600)
 	wantFailure(t, run(t, "analyze", "-in", mp3, "-topics", bad), 1, `there is no topic "y"`)
 	os.WriteFile(bad, []byte(`{"topics":`), 0o600)
 	wantFailure(t, run(t, "analyze", "-in", mp3, "-topics", bad), 1, "cannot read the topics")
