@@ -365,7 +365,7 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 		t.Fatalf("pause: %d %s", code, body)
 	}
 	pausedAt := time.Now()
-	time.Sleep(2 * time.Second)
+	time.Sleep(3500 * time.Millisecond)
 	if code, body := desk.call("POST", "/api/v2/me/recording/resume", desktopOrigin, "", ""); code != 200 {
 		t.Fatalf("resume: %d %s", code, body)
 	}
@@ -397,8 +397,10 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 	if d := probe.Duration - stop1.Sub(start1); d < -time.Second || d > time.Second {
 		t.Fatalf("screen video lasts %v, the call %v", probe.Duration, stop1.Sub(start1))
 	}
-	// Black while paused (the first and last 0.4 s of the pause aside:
-	// the command takes effect within a frame), not black otherwise.
+	// Black while paused (the first and last second of the pause aside:
+	// the command takes effect within a frame, but on a loaded machine
+	// the capture lags the wall clock by a few frames), not black
+	// otherwise.
 	capStart, _ := time.Parse("2006-01-02T15:04:05.000-0700", entry["startTime"].(string))
 	luma, err := ffmpeg.FrameLuma(ctx, bytes.NewReader(plain), 5)
 	if err != nil {
@@ -408,7 +410,7 @@ func TestScreenRecordingEndToEnd(t *testing.T) {
 	for i, l := range luma {
 		at := capStart.Add(time.Duration(i) * 200 * time.Millisecond)
 		switch {
-		case at.After(pausedAt.Add(400*time.Millisecond)) && at.Before(resumedAt.Add(-400*time.Millisecond)):
+		case at.After(pausedAt.Add(time.Second)) && at.Before(resumedAt.Add(-time.Second)):
 			if l > 8 {
 				t.Errorf("frame %d at %v in the pause has luma %.1f", i, at.Sub(capStart), l)
 			}
