@@ -72,10 +72,12 @@ type tally struct {
 	Silence   intervalCount           `json:"silence"`
 	Crosstalk intervalCount           `json:"crosstalk"`
 	// Per analysis, in call order.
-	ChildrenPeakKiB []int64       `json:"childrenPeakKiB"`
-	ChildHWMKiB     []int64       `json:"childHWMKiB"`
-	MaxChildren     int           `json:"maxChildren"` // the most children seen at once
-	SamplerCPU      time.Duration `json:"samplerCpuNs"`
+	ChildrenPeakKiB []int64 `json:"childrenPeakKiB"`
+	ChildHWMKiB     []int64 `json:"childHWMKiB"`
+	MaxChildren     int     `json:"maxChildren"` // the most children seen at once
+	// Failed are the analyses that returned an error, left out of the rest.
+	Failed     []string      `json:"failed,omitempty"`
+	SamplerCPU time.Duration `json:"samplerCpuNs"`
 	// Misses and FalseAlarms list what went wrong (at most maxDetails
 	// each), for reading the JSON.
 	Misses      []detail `json:"misses,omitempty"`

@@ -90,6 +90,7 @@ type options struct {
 	sweep          string   // the variant swept over -strictness
 	shortPhones    int
 	fromJSON       string
+	only           string
 	reference      bool
 	referenceCalls int
 	jsonPath       string
@@ -122,8 +123,9 @@ func main() {
 	flag.IntVar(&o.calls, "calls", 50, "calls per rate")
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the corpus")
 	flag.StringVar(&o.sweep, "sweep", "default", "the engine configuration swept over -strictness: default, ds2, fill or nogate (the default one is always measured at 50)")
-	flag.IntVar(&o.shortPhones, "short-phones", 7, "phrases of fewer phones are also left out in the \"without short phrases\" columns")
+	flag.IntVar(&o.shortPhones, "short-phones", analytics.ShortPhrasePhones, "phrases of fewer phones are left out of the \"without short phrases\" figures (default: those the engine warns about)")
 	flag.StringVar(&o.fromJSON, "from-json", "", "print the report of an earlier run's -json file and stop")
+	flag.StringVar(&o.only, "only", "", "analyse this call of the corpus only, e.g. call-035 (to look into one)")
 	compare := flag.String("compare", "ds2,fill", `engine configurations to analyse at strictness 50 beside the default, comma-separated: ds2 (-ds 2), fill (NoiseFill 120), nogate (NoGate); "" none`)
 	flag.BoolVar(&o.reference, "reference", true, "also time pocketsphinx_continuous alone on the left channel")
 	flag.IntVar(&o.referenceCalls, "reference-calls", 10, "calls of each rate the bare recogniser is timed on")
@@ -235,6 +237,12 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("cannot make the %d Hz corpus: %w", rate, err)
 		}
+		if o.only != "" {
+			calls = slices.DeleteFunc(calls, func(c *call) bool { return c.Name != o.only })
+			if len(calls) == 0 {
+				return fmt.Errorf("-only %s: no such call among the first %d", o.only, o.calls)
+			}
+		}
 		corpora[rate] = calls
 	}
 	res.Render = time.Since(started)
@@ -322,7 +330,14 @@ func runRate(ctx context.Context, o options, vs []variant, calls []*call) (*rate
 		for k := range jobs {
 			j := jobs[(i+k)%len(jobs)]
 			if err := analyzeOne(ctx, engines[j.Variant], c, j.Strictness, tallies[j.key()], o.sample); err != nil {
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				// One failed analysis is a finding, not the end of an
+				// hour's run: it is counted, named, and left out.
+				t := tallies[j.key()]
+				t.Failed = append(t.Failed, err.Error())
+				progress("  %v (left out)", err)
 			}
 		}
 		if ref != nil && i < o.referenceCalls {

@@ -186,7 +186,7 @@ func printJSONReport(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if res.ShortPhones == 0 {
-		res.ShortPhones = 7
+		res.ShortPhones = analytics.ShortPhrasePhones
 	}
 	res.markdown(os.Stdout)
 	return nil
@@ -243,6 +243,7 @@ func (res *results) markdown(w io.Writer) {
 		rr.markdown(w, res)
 	}
 	res.comparisons(w)
+	res.failures(w)
 	res.memory(w)
 	if res.Workers != nil {
 		res.Workers.markdown(w)
@@ -297,6 +298,17 @@ func (rr *rateResult) markdown(w io.Writer, res *results) {
 			share = float64(row.c.Matched) / float64(row.c.True)
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %d |\n", row.name, row.c.True, row.c.Matched, pct(share), row.c.Events, row.c.False)
+	}
+}
+
+// failures lists the analyses that failed, if any.
+func (res *results) failures(w io.Writer) {
+	for _, rr := range res.Rates {
+		for _, key := range rr.Jobs {
+			for _, f := range rr.Tallies[key].Failed {
+				fmt.Fprintf(w, "\n**Failed, left out** (%d kHz, %s): %s\n", rr.Rate/1000, key, f)
+			}
+		}
 	}
 }
 
