@@ -13,19 +13,51 @@ import (
 func (s *Server) analyticsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/settings/analytics", s.authed(s.getAnalyticsSettings))
 	mux.HandleFunc("PUT /api/v2/settings/analytics", s.authed(s.putAnalyticsSettings))
-	mux.HandleFunc("GET /api/v2/analytics/topics", s.authed(s.listTopics))
+	topics := func(c vault.AnalyticsConfig) []vault.Topic { return c.Topics }
+	categories := func(c vault.AnalyticsConfig) []vault.Category { return c.Categories }
+	mux.HandleFunc("GET /api/v2/analytics/topics", s.authed(listNamed(s, "topics", topics)))
 	mux.HandleFunc("POST /api/v2/analytics/topics", s.authed(s.putTopic(true)))
 	mux.HandleFunc("POST /api/v2/analytics/topics/check", s.authed(s.checkTopic))
-	mux.HandleFunc("GET /api/v2/analytics/topics/{name}", s.authed(s.getTopic))
+	mux.HandleFunc("GET /api/v2/analytics/topics/{name}", s.authed(getNamed(s, "topic", topics, func(t vault.Topic) string { return t.Name })))
 	mux.HandleFunc("PUT /api/v2/analytics/topics/{name}", s.authed(s.putTopic(false)))
 	mux.HandleFunc("DELETE /api/v2/analytics/topics/{name}", s.authed(s.deleteTopic))
-	mux.HandleFunc("GET /api/v2/analytics/categories", s.authed(s.listCategories))
+	mux.HandleFunc("GET /api/v2/analytics/categories", s.authed(listNamed(s, "categories", categories)))
 	mux.HandleFunc("POST /api/v2/analytics/categories", s.authed(s.putCategory(true)))
-	mux.HandleFunc("GET /api/v2/analytics/categories/{name}", s.authed(s.getCategory))
+	mux.HandleFunc("GET /api/v2/analytics/categories/{name}", s.authed(getNamed(s, "category", categories, func(c vault.Category) string { return c.Name })))
 	mux.HandleFunc("PUT /api/v2/analytics/categories/{name}", s.authed(s.putCategory(false)))
 	mux.HandleFunc("DELETE /api/v2/analytics/categories/{name}", s.authed(s.deleteCategory))
 	mux.HandleFunc("GET /api/v2/analytics/trends", s.authed(s.analyticsTrends))
 	mux.HandleFunc("GET /api/v2/recordings/{id}/analytics", s.authed(s.recordingAnalytics))
+}
+
+// listNamed answers one list of the configuration, {kind: [...], version}.
+func listNamed[T any](s *Server, kind string, list func(vault.AnalyticsConfig) []T) handlerWithUser {
+	return func(w http.ResponseWriter, r *http.Request, u *vault.User) {
+		c, err := s.Svc.AnalyticsConfig(r.Context(), u)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{kind: list(c), "version": c.Version})
+	}
+}
+
+// getNamed answers the item of a list of the configuration named in the path.
+func getNamed[T any](s *Server, kind string, list func(vault.AnalyticsConfig) []T, name func(T) string) handlerWithUser {
+	return func(w http.ResponseWriter, r *http.Request, u *vault.User) {
+		c, err := s.Svc.AnalyticsConfig(r.Context(), u)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for _, item := range list(c) {
+			if name(item) == r.PathValue("name") {
+				writeJSON(w, http.StatusOK, item)
+				return
+			}
+		}
+		s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no %s %q", kind, r.PathValue("name")))
+	}
 }
 
 // analyticsBodyLimit bounds a topic, a category or the settings.
@@ -110,30 +142,6 @@ func (t topicRequest) topic() (vault.Topic, bool) {
 	return out, t.Strictness != nil
 }
 
-func (s *Server) listTopics(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	c, err := s.Svc.AnalyticsConfig(r.Context(), u)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"topics": c.Topics, "version": c.Version})
-}
-
-func (s *Server) getTopic(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	c, err := s.Svc.AnalyticsConfig(r.Context(), u)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	for _, t := range c.Topics {
-		if t.Name == r.PathValue("name") {
-			writeJSON(w, http.StatusOK, t)
-			return
-		}
-	}
-	s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no topic %q", r.PathValue("name")))
-}
-
 func (s *Server) putTopic(create bool) handlerWithUser {
 	return func(w http.ResponseWriter, r *http.Request, u *vault.User) {
 		var in topicRequest
@@ -214,30 +222,6 @@ type categoryRequest struct {
 func (c categoryRequest) category() vault.Category {
 	return vault.Category{Name: c.Name, All: c.All, Any: c.Any, None: c.None, MinOccurrences: c.MinOccurrences,
 		Within: c.Within, Speaker: c.Speaker}
-}
-
-func (s *Server) listCategories(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	c, err := s.Svc.AnalyticsConfig(r.Context(), u)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"categories": c.Categories, "version": c.Version})
-}
-
-func (s *Server) getCategory(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	c, err := s.Svc.AnalyticsConfig(r.Context(), u)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	for _, cat := range c.Categories {
-		if cat.Name == r.PathValue("name") {
-			writeJSON(w, http.StatusOK, cat)
-			return
-		}
-	}
-	s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no category %q", r.PathValue("name")))
 }
 
 func (s *Server) putCategory(create bool) handlerWithUser {
