@@ -23,13 +23,10 @@ const (
 // PeriodStart is the start (UTC) of the period of the kind that holds t:
 // Monday 00:00 for weeks, the first of the month for months.
 func PeriodStart(every string, t time.Time) time.Time {
-	t = t.UTC()
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 	if every == vault.EveryMonth {
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return vault.IntervalStart(vault.IntervalMonth, t)
 	}
-	back := (int(day.Weekday()) + 6) % 7 // days since Monday
-	return day.AddDate(0, 0, -back)
+	return vault.IntervalStart(vault.IntervalWeek, t)
 }
 
 // PeriodEnd is the end of the period that starts at start.

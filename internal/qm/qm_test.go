@@ -314,9 +314,9 @@ func TestCalibrate(t *testing.T) {
 func TestBuildReport(t *testing.T) {
 	day := func(s string) time.Time { t, _ := time.Parse(time.DateOnly, s); return t }
 	buckets := []vault.ScoreBucket{
-		{Agent: "Agent1", Team: "/Anthony/John", Day: day("2026-11-02"), Count: 2, Totals: 2, TotalSum: 150, Criticals: 1, CriticalSum: 100},
-		{Agent: "Agent1", Team: "/Anthony/John", Day: day("2026-11-10"), Count: 1, Totals: 1, TotalSum: 90},
-		{Agent: "Agent3", Team: "/Anthony/Paul", Day: day("2026-11-03"), Count: 1, Totals: 1, TotalSum: 0, Fatal: 1},
+		{Agent: "Agent1", Team: "/Anthony/John", Start: day("2026-11-02"), Count: 2, Totals: 2, TotalSum: 150, Criticals: 1, CriticalSum: 100},
+		{Agent: "Agent1", Team: "/Anthony/John", Start: day("2026-11-10"), Count: 1, Totals: 1, TotalSum: 90},
+		{Agent: "Agent3", Team: "/Anthony/Paul", Start: day("2026-11-03"), Count: 1, Totals: 1, TotalSum: 0, Fatal: 1},
 	}
 	rep := BuildReport(day("2026-11-01"), day("2026-12-01"), IntervalWeek, buckets, map[string]int64{"submitted": 4})
 	if len(rep.Agents) != 2 || rep.Agents[0].Agent != "Agent1" {

@@ -11,9 +11,9 @@ import (
 
 // Report intervals.
 const (
-	IntervalDay   = "day"
-	IntervalWeek  = "week"
-	IntervalMonth = "month"
+	IntervalDay   = vault.IntervalDay
+	IntervalWeek  = vault.IntervalWeek
+	IntervalMonth = vault.IntervalMonth
 )
 
 // Report is the agents' report: average scores per agent and per team
@@ -47,17 +47,9 @@ type ReportPoint struct {
 	Critical *float64  `json:"critical"`
 }
 
-// IntervalStart is the start of the interval that holds t.
-func IntervalStart(interval string, t time.Time) time.Time {
-	switch interval {
-	case IntervalWeek:
-		return PeriodStart(vault.EveryWeek, t)
-	case IntervalMonth:
-		return PeriodStart(vault.EveryMonth, t)
-	}
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
+// IntervalStart is the start of the interval that holds t (the store
+// buckets by vault.IntervalStart; this is it, for the report's users).
+func IntervalStart(interval string, t time.Time) time.Time { return vault.IntervalStart(interval, t) }
 
 type sums struct {
 	count, totals, criticals, fatal int64
@@ -89,7 +81,7 @@ type row struct {
 
 func (r *row) add(interval string, b vault.ScoreBucket) {
 	r.all.add(b)
-	start := IntervalStart(interval, b.Day)
+	start := vault.IntervalStart(interval, b.Start)
 	s := r.by[start]
 	if s == nil {
 		s = &sums{}
@@ -108,7 +100,7 @@ func (r *row) out() ReportRow {
 	return o
 }
 
-// BuildReport rolls the store's per-agent, per-day sums up into the
+// BuildReport rolls the store's per-agent, per-interval sums up into the
 // report: per agent, and per team for every prefix of each agent's
 // hierarchy (an agent of /Anthony/John counts in /Anthony/John and in
 // /Anthony). Agents without a hierarchy count in no team.

@@ -1,7 +1,10 @@
 package vault
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -265,14 +268,34 @@ type EvaluationFilter struct {
 	After *Cursor
 }
 
-// ScoreBucket sums the scores of one agent's evaluations submitted on one
-// UTC day (submitted, signed off or disputed; kind evaluation).
+// Report intervals: UTC days, weeks from Monday, months.
+const (
+	IntervalDay   = "day"
+	IntervalWeek  = "week"
+	IntervalMonth = "month"
+)
+
+// IntervalStart is the start (UTC) of the interval that holds t.
+func IntervalStart(interval string, t time.Time) time.Time {
+	t = t.UTC()
+	switch interval {
+	case IntervalMonth:
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	case IntervalWeek:
+		day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// ScoreBucket sums the scores of one agent's evaluations submitted in one
+// interval (submitted, signed off or disputed; kind evaluation).
 type ScoreBucket struct {
 	Agent    string    `json:"agent"`
 	Team     string    `json:"team"`
-	Day      time.Time `json:"day"`
+	Start    time.Time `json:"start"` // of the interval, UTC
 	Count    int64     `json:"count"`
-	TotalSum float64   `json:"totalSum"` // over Count evaluations with a total
+	TotalSum float64   `json:"totalSum"` // over Totals evaluations with a total
 	Totals   int64     `json:"totals"`
 	// CriticalSum is over Criticals evaluations with a critical score.
 	CriticalSum float64 `json:"criticalSum"`
@@ -321,10 +344,12 @@ type QMStore interface {
 	// EvaluationCounts counts the evaluations matching f (Limit and After
 	// ignored) that f.Viewer may see, by state.
 	EvaluationCounts(ctx context.Context, tenant string, f EvaluationFilter) (map[string]int64, error)
-	// ScoreBuckets sums, per agent and UTC day, the scores of kind
-	// evaluation submitted in [from, to) (states submitted, signedOff,
-	// disputed) that viewer may see, sorted by agent and day.
-	ScoreBuckets(ctx context.Context, tenant string, from, to time.Time, viewer EvaluationViewer) ([]ScoreBucket, error)
+	// ScoreBuckets sums, per agent, team and interval (IntervalDay,
+	// IntervalWeek or IntervalMonth, as IntervalStart cuts them), the
+	// scores of kind evaluation submitted in [from, to) (states
+	// submitted, signedOff, disputed) that viewer may see, sorted by
+	// agent, start and team. A zero to is no upper bound.
+	ScoreBuckets(ctx context.Context, tenant string, from, to time.Time, interval string, viewer EvaluationViewer) ([]ScoreBucket, error)
 
 	// CreateCalibration stores a calibration and its evaluations, all or
 	// none; ErrNotFound when the recording is gone, ErrConflict for an id
@@ -351,4 +376,17 @@ type QMStore interface {
 	// PlanRecordings lists the ids of the recordings the plan has
 	// evaluations of (so a period never picks one twice).
 	PlanRecordings(ctx context.Context, tenant, planID string) ([]string, error)
+}
+
+// SortScoreBuckets lists buckets summed in a map, in the order
+// ScoreBuckets returns them (agent, start, team).
+func SortScoreBuckets[K comparable](sums map[K]*ScoreBucket) []ScoreBucket {
+	out := make([]ScoreBucket, 0, len(sums))
+	for _, b := range sums {
+		out = append(out, *b)
+	}
+	slices.SortFunc(out, func(a, b ScoreBucket) int {
+		return cmp.Or(strings.Compare(a.Agent, b.Agent), a.Start.Compare(b.Start), strings.Compare(a.Team, b.Team))
+	})
+	return out
 }

@@ -275,6 +275,7 @@ type Store interface {
 	CustodyStore
 	ScreenStore
 	AnalyticsStore
+	QMStore
 
 	Close() error
 }

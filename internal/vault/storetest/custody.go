@@ -73,6 +73,7 @@ func RunCustody(t *testing.T, open func(t *testing.T, enqueue Enqueue) vault.Sto
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, fresh) })
 	t.Run("ScreenCaptures", func(t *testing.T) { testScreenCaptures(t, fresh) })
 	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, fresh) })
+	t.Run("QM", func(t *testing.T) { testQM(t, fresh) })
 	t.Run("HoldDeleteRace", func(t *testing.T) { testHoldDeleteRace(t, store(t)) })
 	t.Run("SwapCertificateRace", func(t *testing.T) { testSwapCertificateRace(t, store(t)) })
 	t.Run("ReceiptDeleteRace", func(t *testing.T) { testReceiptDeleteRace(t, store(t)) })
