@@ -156,6 +156,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v2/jobs/{id}", s.authed(s.getJob))
 	s.screenRoutes(mux)
 	s.analyticsRoutes(mux)
+	s.qmRoutes(mux)
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, vault.Errorf(vault.ENOTFOUND, "no such API call: %s %s", r.Method, r.URL.Path))

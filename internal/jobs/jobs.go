@@ -71,6 +71,7 @@ type (
 	muxKind         struct{}
 	analyzeKind     struct{}
 	reanalyzeKind   struct{}
+	qmPlanKind      struct{}
 )
 
 func (sweepKind) name() string       { return service.KindSweep }
@@ -80,6 +81,7 @@ func (rewrapKind) name() string      { return service.KindRewrap }
 func (muxKind) name() string         { return service.KindMux }
 func (analyzeKind) name() string     { return service.KindAnalyze }
 func (reanalyzeKind) name() string   { return service.KindReanalyze }
+func (qmPlanKind) name() string      { return service.KindQMPlan }
 
 // args is a job's arguments kept as JSON, for the service to decode.
 type args[K kind] struct{ data json.RawMessage }
@@ -186,6 +188,7 @@ func New[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], svc *serv
 	river.AddWorker[args[analyzeKind]](ws, &worker[analyzeKind]{svc: svc, slice: opts.Slice,
 		timeout: min(service.AnalysisTimeout, opts.RescueAfter-time.Minute)})
 	addWorker[reanalyzeKind](ws, svc, opts.Slice, true)
+	addWorker[qmPlanKind](ws, svc, opts.Slice, true)
 	cfg := &river.Config{
 		ID:      sanitizeID(service.ReplicaID()),
 		Logger:  quiet(opts.Log),

@@ -41,7 +41,7 @@ const (
 
 // Kinds lists every job kind.
 func Kinds() []string {
-	return []string{KindSweep, KindSweepTenant, KindDeleteBlobs, KindRewrap, KindMux, KindAnalyze, KindReanalyze}
+	return []string{KindSweep, KindSweepTenant, KindDeleteBlobs, KindRewrap, KindMux, KindAnalyze, KindReanalyze, KindQMPlan}
 }
 
 // SweepTenantArgs are a KindSweepTenant job's arguments.
@@ -108,6 +108,9 @@ func (s *Service) Work(ctx context.Context, run JobRun) error {
 		if berr := s.queueAnalysisBacklog(ctx, a.Tenant); berr != nil {
 			s.log().Warn("cannot queue the analysis backlog", "tenant", a.Tenant, "err", berr)
 		}
+		if perr := s.queueDuePlans(ctx, a.Tenant); perr != nil {
+			s.log().Warn("cannot queue the due QM plans", "tenant", a.Tenant, "err", perr)
+		}
 		return err
 	case KindDeleteBlobs:
 		var a DeleteBlobsArgs
@@ -164,6 +167,15 @@ func (s *Service) Work(ctx context.Context, run JobRun) error {
 			return err
 		}
 		return s.reanalyzeJob(ctx, run, a)
+	case KindQMPlan:
+		var a QMPlanArgs
+		if err := json.Unmarshal(run.Args, &a); err != nil {
+			return fmt.Errorf("bad arguments: %w", err)
+		}
+		if err := s.jobStarted(ctx, a.Tenant, run); err != nil {
+			return err
+		}
+		return s.qmPlanJob(ctx, run, a)
 	}
 	return fmt.Errorf("unknown job kind %q", run.Kind)
 }
