@@ -314,6 +314,8 @@ type recordingData struct {
 	// Analysis is the speech analytics of the voice file; nil for a
 	// recording without one.
 	Analysis *analysisView
+	// QM is the call's evaluations and the assign form (qm.go).
+	QM *recordingQM
 }
 
 func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
@@ -375,6 +377,7 @@ func (u *UI) recording(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	data.Timeline = timeline(doc.EventHistory, rec.StartTime)
 	data.Analysis = u.analysisOf(r, p, rec.ID, data.Media)
+	data.QM = u.qmOfRecording(r, p, rec)
 	if data.Analysis != nil && data.Analysis.Player != nil {
 		p.StyleNonce = newNonce()
 	}

@@ -132,6 +132,7 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("GET /admin/jobs", u.authed(u.jobs))
 	mux.HandleFunc("GET /admin/jobs/{id}", u.authed(u.job))
 	u.analyticsRoutes(mux)
+	u.qmRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.renderError(w, r, &page{L: requestLang(r)}, vault.Errorf(vault.ENOTFOUND, "no page %s", r.URL.Path))
 	})
