@@ -116,10 +116,14 @@ func (m *demoMain) setUp(ctx context.Context, srv *server.Server) error {
 	if err != nil {
 		return err
 	}
+	quality, err := demoQM(ctx, srv.Svc, admin)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(m.app.Stdout, "demo tenant created in %s\n  login:    admin@%s\n  password: %s   (shown once; keep it)\n  certificate %s assigned for voice and screen; %d sample recordings ingested\n"+
 		"  legal hold %q keeps %s; retention 36500 days, waiting for a backup receipt (Admin > Retention, Legal holds, Audit)\n"+
 		"  agent agent1@%s (password %s) had a call with a screen recording: %s, muxed with its call audio by a job (needs ffmpeg)\n"+
-		"  speech analytics: %s\n",
-		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()), hold.Name, first, demoTenant, agentPassword, demoScreenID, speech)
+		"  speech analytics: %s\n  quality management: %s\n",
+		m.flags.dataDir, demoTenant, password, cert.Alias, len(samples.Recordings()), hold.Name, first, demoTenant, agentPassword, demoScreenID, speech, quality)
 	return nil
 }

@@ -32,7 +32,8 @@ func TestDemoFirstRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := stdout.String()
-	for _, want := range []string{"login:    admin@demo", "legal hold", "screen recording", "speech analytics: 4 topics and 4 categories"} {
+	for _, want := range []string{"login:    admin@demo", "legal hold", "screen recording", "speech analytics: 4 topics and 4 categories",
+		"quality management: form \"Customer service call\" v1; the call in speech evaluated: 50.0%"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("first run output lacks %q:\n%s", want, out)
 		}
