@@ -221,8 +221,8 @@ func parseEvaluationFilter(q url.Values) (vault.EvaluationFilter, error) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > service.MaxSearchLimit {
-			return f, vault.Errorf(vault.EINVALID, "limit must be a number from 1 to %d", service.MaxSearchLimit)
+		if err != nil || n < 1 || n > service.MaxEvaluationPage {
+			return f, vault.Errorf(vault.EINVALID, "limit must be a number from 1 to %d", service.MaxEvaluationPage)
 		}
 		f.Limit = n
 	}
@@ -452,10 +452,23 @@ func (s *Server) getPlan(w http.ResponseWriter, r *http.Request, u *vault.User) 
 }
 
 func (s *Server) updatePlan(w http.ResponseWriter, r *http.Request, u *vault.User) {
-	in, err := s.readPlan(r)
+	var req planRequest
+	if err := decodeJSON(r, qmBodyLimit, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in, err := req.plan()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if req.Active == nil { // left out: as it is
+		current, err := s.Svc.Plan(r.Context(), u, r.PathValue("id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		in.Active = current.Active
 	}
 	p, err := s.Svc.UpdatePlan(r.Context(), u, r.PathValue("id"), in)
 	if err != nil {

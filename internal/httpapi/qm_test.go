@@ -186,7 +186,7 @@ func TestQualityManagement(t *testing.T) {
 		t.Errorf("message = %s", r.body)
 	}
 	wantError(t, e.as("Agent1", "POST", "/api/v2/qm/evaluations", `{"recordingId":"r-agent1","formId":"service","evaluator":"john"}`), 403, "forbidden")
-	wantError(t, e.as("anthony", "POST", "/api/v2/qm/evaluations", `{"recordingId":"r-agent1","formId":"service","evaluator":"Agent2"}`), 400, "invalid")
+	wantError(t, e.as("anthony", "POST", "/api/v2/qm/evaluations", `{"recordingId":"r-agent1","formId":"service","evaluator":"Agent2"}`), 403, "forbidden")
 	// Many at once is all or none.
 	r = e.as("anthony", "POST", "/api/v2/qm/evaluations", `[{"recordingId":"r-agent1","formId":"service","version":1,"evaluator":"john"},
 		{"recordingId":"r-agent3","formId":"service","evaluator":"john"}]`)
@@ -344,6 +344,26 @@ func TestQualityManagement(t *testing.T) {
 		if ce.Kind != "calibration" {
 			t.Errorf("calibration evaluation kind %q", ce.Kind)
 		}
+		if ce.Evaluator == "john" {
+			// Blind: before john submits he sees the others' states,
+			// not their answers or scores, and no report.
+			blind := decodeAs[struct {
+				Evaluations []evaluationJSON
+				Report      struct{ Evaluators []any }
+			}](t, e.as("john", "GET", "/api/v2/qm/calibrations/"+cal.ID, ""), 200)
+			for _, other := range blind.Evaluations {
+				if other.Evaluator != "john" && (len(other.Answers) > 0 || other.Score != nil) {
+					t.Errorf("john sees %s's answers before submitting: %+v", other.Evaluator, other)
+				}
+			}
+			if len(blind.Report.Evaluators) != 0 {
+				t.Errorf("john sees the report before submitting")
+			}
+			peek := decodeAs[evaluationJSON](t, e.as("john", "GET", "/api/v2/qm/evaluations/"+cal.Evaluations[0].ID, ""), 200)
+			if len(peek.Answers) > 0 || peek.Score != nil {
+				t.Errorf("john sees the expert's answers before submitting: %+v", peek)
+			}
+		}
 		decodeAs[evaluationJSON](t, e.as(ce.Evaluator, "POST", "/api/v2/qm/evaluations/"+ce.ID+"/submit", answers[ce.Evaluator]), 200)
 	}
 	calRep := decodeAs[struct {
@@ -431,7 +451,7 @@ func TestQMPlanOverTwoPeriods(t *testing.T) {
 
 	planEvaluations := func() []evaluationJSON {
 		t.Helper()
-		l := decodeAs[struct{ Evaluations []evaluationJSON }](t, e.as("qa", "GET", "/api/v2/qm/evaluations?planId="+plan.ID+"&limit=1000", ""), 200)
+		l := decodeAs[struct{ Evaluations []evaluationJSON }](t, e.as("qa", "GET", "/api/v2/qm/evaluations?planId="+plan.ID+"&limit=200", ""), 200)
 		return l.Evaluations
 	}
 	run := func() {
@@ -528,8 +548,17 @@ func TestQMPlanOverTwoPeriods(t *testing.T) {
 		t.Errorf("short = %v, want Agent3 short by 1", mp.LastRun.Short)
 	}
 
+	// A supervisor plans only agents under his groups, and sees, changes
+	// and deletes only such plans.
+	wantError(t, e.as("john", "POST", "/api/v2/qm/plans", `{"name":"P","formId":"service","evaluators":["john"],"agents":["Agent3"],"perAgent":1,"every":"week"}`), 403, "forbidden")
+	wantError(t, e.as("john", "POST", "/api/v2/qm/plans", `{"name":"P","formId":"service","evaluators":["john"],"agents":["/Anthony"],"perAgent":1,"every":"week"}`), 403, "forbidden")
+	wantError(t, e.as("john", "GET", "/api/v2/qm/plans/"+monthly.ID, ""), 404, "not_found")
+	wantError(t, e.as("john", "DELETE", "/api/v2/qm/plans/"+monthly.ID, ""), 404, "not_found")
+	if l := decodeAs[struct{ Plans []struct{ ID string } }](t, e.as("qa", "GET", "/api/v2/qm/plans", ""), 200); len(l.Plans) != 2 {
+		t.Errorf("qa's plans = %+v, want both", l.Plans)
+	}
 	plans := decodeAs[struct{ Plans []struct{ ID string } }](t, e.as("john", "GET", "/api/v2/qm/plans", ""), 200)
-	if len(plans.Plans) != 2 {
+	if len(plans.Plans) != 1 || plans.Plans[0].ID != plan.ID {
 		t.Errorf("plans = %+v", plans)
 	}
 	if r := e.as("john", "DELETE", "/api/v2/qm/plans/"+plan.ID, ""); r.status != 204 {

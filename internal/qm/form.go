@@ -273,12 +273,16 @@ func checkText(what, s string, limit int, required bool) error {
 		return invalid("%s is %d characters; at most %d", what, n, limit)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' { // browsers post CRLF
 			return invalid("%s holds a control character", what)
 		}
 	}
 	return nil
 }
+
+// CheckComment checks a comment or note: UTF-8, no control characters
+// but line breaks and tabs, at most MaxCommentLen characters.
+func CheckComment(what, s string) error { return checkText(what, s, MaxCommentLen, false) }
 
 func invalid(format string, args ...any) error {
 	return vault.Errorf(vault.EINVALID, format, args...)

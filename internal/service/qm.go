@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,10 @@ type QMPlanArgs struct {
 // MaxAssign is how many evaluations one request may assign.
 const MaxAssign = 1000
 
+// MaxEvaluationPage is the longest page of evaluations (each carries its
+// answers).
+const MaxEvaluationPage = 200
+
 // maxPlanCandidates bounds the recordings one agent's period is drawn
 // from (the first ones by start time).
 const maxPlanCandidates = 5000
@@ -35,6 +40,27 @@ const maxPlanCandidates = 5000
 // recorders).
 func qmManager(u *vault.User) error {
 	return requireRole(u, vault.RoleAdmin, vault.RoleSupervisor)
+}
+
+// managerAccess is what a manager may see for QM: their access groups,
+// not the calls they were an agent on.
+func managerAccess(u vault.User) vault.Access {
+	a := access.ForUser(u)
+	a.UserName = ""
+	return a
+}
+
+// qmRecording is the recording id for a QM manager: by access group, not
+// by being an agent on it.
+func (s *Service) qmRecording(ctx context.Context, caller *vault.User, id string) (*vault.Recording, error) {
+	r, _, err := s.Store.Recording(ctx, caller.Tenant, id, managerAccess(*caller))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, notVisible("recording", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // EvaluationViewer is who the caller is to evaluations: admins and
@@ -47,8 +73,7 @@ func EvaluationViewer(u *vault.User) (vault.EvaluationViewer, error) {
 	}
 	v := vault.EvaluationViewer{Self: u.Name}
 	if u.HasRole(vault.RoleAdmin) || u.HasRole(vault.RoleSupervisor) {
-		v.Access = access.ForUser(*u)
-		v.Access.UserName = ""
+		v.Access = managerAccess(*u)
 	}
 	return v, nil
 }
@@ -197,21 +222,29 @@ type AssignRequest struct {
 }
 
 // evaluatorOf returns an evaluator who may evaluate r: an enabled admin or
-// supervisor whose access may see it (the guide's rule: a supervisor of
-// /Anthony/John cannot evaluate Paul's calls).
+// supervisor whose access groups may see it (the guide's rule: a
+// supervisor of /Anthony/John cannot evaluate Paul's calls) and who is
+// not an agent on it. Every refusal reads the same, so it tells nothing
+// about the user.
 func (s *Service) evaluatorOf(ctx context.Context, tenant, name string, r *vault.Recording) (*vault.User, error) {
+	refuse := func() error {
+		if r == nil {
+			return vault.Errorf(vault.EFORBIDDEN, "%q may not evaluate: evaluators are enabled admins or supervisors", name)
+		}
+		return vault.Errorf(vault.EFORBIDDEN, "%q may not see recording %q, so cannot evaluate it (evaluators are enabled admins or supervisors whose access groups see the call, and not its agents)", name, r.ID)
+	}
 	u, err := s.Store.User(ctx, tenant, name)
 	if errors.Is(err, vault.ErrNotFound) {
-		return nil, vault.Errorf(vault.EINVALID, "no user %q to evaluate", name)
+		return nil, refuse()
 	}
 	if err != nil {
 		return nil, err
 	}
 	if u.Disabled || !(u.HasRole(vault.RoleAdmin) || u.HasRole(vault.RoleSupervisor)) {
-		return nil, vault.Errorf(vault.EINVALID, "%q cannot evaluate: evaluators are enabled admins or supervisors", name)
+		return nil, refuse()
 	}
-	if r != nil && !access.CanSee(access.ForUser(u), r.Groups, r.Agents) {
-		return nil, vault.Errorf(vault.EFORBIDDEN, "%q may not see recording %q, so cannot evaluate it", name, r.ID)
+	if r != nil && (!access.CanSee(managerAccess(u), r.Groups, r.Agents) || slices.Contains(r.Agents, name)) {
+		return nil, refuse()
 	}
 	return &u, nil
 }
@@ -237,7 +270,7 @@ func (s *Service) newEvaluation(ctx context.Context, caller *vault.User, in Assi
 	if err := qm.CheckID("form", in.FormID); err != nil {
 		return vault.Evaluation{}, err
 	}
-	r, _, err := s.recording(ctx, caller, in.RecordingID)
+	r, err := s.qmRecording(ctx, caller, in.RecordingID)
 	if err != nil {
 		return vault.Evaluation{}, err
 	}
@@ -260,9 +293,6 @@ func (s *Service) newEvaluation(ctx context.Context, caller *vault.User, in Assi
 		agent = r.Agents[0]
 	case !slices.Contains(r.Agents, agent):
 		return vault.Evaluation{}, vault.Errorf(vault.EINVALID, "%q is not an agent of recording %q", agent, r.ID)
-	}
-	if agent == in.Evaluator {
-		return vault.Evaluation{}, vault.Errorf(vault.EINVALID, "%q cannot evaluate their own call", agent)
 	}
 	now := s.now()
 	return vault.Evaluation{Tenant: caller.Tenant, ID: newID(), RecordingID: r.ID, Agent: agent, Team: s.team(ctx, caller.Tenant, agent),
@@ -337,6 +367,11 @@ func (s *Service) Evaluation(ctx context.Context, caller *vault.User, id string)
 	if !canSeeEvaluation(v, &e, rec) {
 		return nil, notVisible("evaluation", id)
 	}
+	one := []vault.Evaluation{e}
+	if err := s.blindCalibrations(ctx, caller, one); err != nil {
+		return nil, err
+	}
+	e = one[0]
 	f, err := s.formVersion(ctx, caller.Tenant, e.FormID, e.Version)
 	if err != nil {
 		return nil, err
@@ -351,34 +386,50 @@ func (s *Service) Evaluations(ctx context.Context, caller *vault.User, f vault.E
 		return nil, err
 	}
 	f.Viewer = v
-	if f.Limit <= 0 || f.Limit > MaxSearchLimit {
+	if f.Limit <= 0 || f.Limit > MaxEvaluationPage {
 		f.Limit = 100
 	}
-	return s.Store.Evaluations(ctx, caller.Tenant, f)
+	list, err := s.Store.Evaluations(ctx, caller.Tenant, f)
+	if err != nil {
+		return nil, err
+	}
+	return list, s.blindCalibrations(ctx, caller, list)
 }
 
 // changeEvaluation runs one step of an evaluation's life in one
-// transaction: it reads the evaluation (and the ones in also), lets step
-// change them, and writes the audit entry.
-func (s *Service) changeEvaluation(ctx context.Context, caller *vault.User, id, action string, also func(e *vault.Evaluation) []string,
-	step func(list []*vault.Evaluation, f *vault.Form) ([]vault.Evaluation, error)) (*EvaluationView, error) {
+// transaction: pre checks the caller against the evaluation as read
+// before it (store reads of its own belong there, not in the transaction,
+// which holds a connection and a row lock); then it reads the evaluation
+// (and the ones also names) again, lets step change them, and writes the
+// audit entries.
+func (s *Service) changeEvaluation(ctx context.Context, caller *vault.User, id, action string,
+	pre func(e *vault.Evaluation) error, also func(e *vault.Evaluation) []string,
+	step func(list []*vault.Evaluation, f *vault.Form) ([]vault.Evaluation, []any, error)) (*EvaluationView, error) {
 	current, err := s.Evaluation(ctx, caller, id)
 	if err != nil {
 		return nil, err
+	}
+	if pre != nil {
+		if err := pre(&current.Evaluation); err != nil {
+			return nil, err
+		}
 	}
 	ids := []string{id}
 	if also != nil {
 		ids = append(ids, also(&current.Evaluation)...)
 	}
-	var form = current.Form
+	form := current.Form
 	list, err := s.Store.UpdateEvaluations(ctx, caller.Tenant, ids, func(list []*vault.Evaluation) ([]vault.Evaluation, vault.Effects, error) {
-		created, err := step(list, form)
+		if list[0].Evaluator != current.Evaluator {
+			return nil, vault.Effects{}, vault.Errorf(vault.ECONFLICT, "evaluation %q changed meanwhile; try again", id)
+		}
+		created, more, err := step(list, form)
 		if err != nil {
 			return nil, vault.Effects{}, err
 		}
-		now := s.now()
-		list[0].UpdatedAt = now
-		fx := vault.Effects{}.Add(s.entry(ctx, "", caller, action, id, vault.OutcomeOK, evaluationDetails(list[0], scoreDetails(list[0].Score)...)))
+		list[0].UpdatedAt = s.now()
+		details := append(scoreDetails(list[0].Score), more...)
+		fx := vault.Effects{}.Add(s.entry(ctx, "", caller, action, id, vault.OutcomeOK, evaluationDetails(list[0], details...)))
 		for _, c := range created {
 			fx = fx.Add(s.entry(ctx, "", caller, "qm.evaluation.create", c.ID, vault.OutcomeOK, evaluationDetails(&c, "supersedes", c.Supersedes)))
 		}
@@ -404,18 +455,23 @@ func stateError(e *vault.Evaluation, doing string) error {
 	return vault.Errorf(vault.ECONFLICT, "evaluation %q is %s: cannot %s it", e.ID, e.State, doing)
 }
 
-// requireEvaluator lets only the evaluation's evaluator go on, and only
-// while the evaluator may still see the recording.
-func (s *Service) requireEvaluator(ctx context.Context, caller *vault.User, e *vault.Evaluation, orAdmin bool) error {
-	if e.Evaluator != caller.Name && !(orAdmin && caller.HasRole(vault.RoleAdmin)) {
-		return vault.Errorf(vault.EFORBIDDEN, "only the evaluator %q may do this", e.Evaluator)
-	}
-	if e.Evaluator == caller.Name {
-		if _, _, err := s.recording(ctx, caller, e.RecordingID); err != nil {
-			return vault.Errorf(vault.EFORBIDDEN, "you may no longer see recording %q", e.RecordingID)
+// asEvaluator lets the evaluation's evaluator (with orAdmin, an admin
+// too) go on while they may evaluate its call: enabled, a manager, their
+// access groups see it.
+func (s *Service) asEvaluator(ctx context.Context, caller *vault.User, orAdmin bool) func(e *vault.Evaluation) error {
+	return func(e *vault.Evaluation) error {
+		if e.Evaluator != caller.Name && !(orAdmin && caller.HasRole(vault.RoleAdmin)) {
+			return vault.Errorf(vault.EFORBIDDEN, "only the evaluator %q may do this", e.Evaluator)
 		}
+		r, _, err := s.Store.Recording(ctx, caller.Tenant, e.RecordingID, vault.Access{All: true})
+		if err != nil {
+			return notVisible("evaluation", e.ID)
+		}
+		if _, err := s.evaluatorOf(ctx, caller.Tenant, caller.Name, &r); err != nil {
+			return vault.Errorf(vault.EFORBIDDEN, "you may no longer evaluate recording %q", e.RecordingID)
+		}
+		return nil
 	}
-	return nil
 }
 
 // SaveInput is an evaluator's save: the answers (all of them) and the
@@ -425,10 +481,7 @@ type SaveInput struct {
 	Comment *string             `json:"comment"`
 }
 
-func (s *Service) applySave(ctx context.Context, caller *vault.User, e *vault.Evaluation, f *vault.Form, in SaveInput) error {
-	if err := s.requireEvaluator(ctx, caller, e, false); err != nil {
-		return err
-	}
+func applySave(e *vault.Evaluation, f *vault.Form, in SaveInput) error {
 	if e.State != vault.EvalAssigned && e.State != vault.EvalDraft {
 		return stateError(e, "change")
 	}
@@ -440,8 +493,8 @@ func (s *Service) applySave(ctx context.Context, caller *vault.User, e *vault.Ev
 		e.Answers = answers
 	}
 	if in.Comment != nil {
-		if len(*in.Comment) > qm.MaxCommentLen {
-			return vault.Errorf(vault.EINVALID, "the comment is over %d bytes", qm.MaxCommentLen)
+		if err := qm.CheckComment("the comment", *in.Comment); err != nil {
+			return err
 		}
 		e.Comment = *in.Comment
 	}
@@ -451,14 +504,15 @@ func (s *Service) applySave(ctx context.Context, caller *vault.User, e *vault.Ev
 
 // SaveEvaluation saves the evaluator's answers (save and continue).
 func (s *Service) SaveEvaluation(ctx context.Context, caller *vault.User, id string, in SaveInput) (*EvaluationView, error) {
-	return s.changeEvaluation(ctx, caller, id, "qm.evaluation.save", nil, func(list []*vault.Evaluation, f *vault.Form) ([]vault.Evaluation, error) {
-		return nil, s.applySave(ctx, caller, list[0], f, in)
-	})
+	return s.changeEvaluation(ctx, caller, id, "qm.evaluation.save", s.asEvaluator(ctx, caller, false), nil,
+		func(list []*vault.Evaluation, f *vault.Form) ([]vault.Evaluation, []any, error) {
+			return nil, nil, applySave(list[0], f, in)
+		})
 }
 
 // SubmitEvaluation saves the answers given (if any), checks the required
 // ones and scores the evaluation. A rescore's submission retracts the
-// evaluation it replaces.
+// evaluation it replaces, in the same transaction.
 func (s *Service) SubmitEvaluation(ctx context.Context, caller *vault.User, id string, in SaveInput) (*EvaluationView, error) {
 	also := func(e *vault.Evaluation) []string {
 		if e.Supersedes != "" {
@@ -466,33 +520,35 @@ func (s *Service) SubmitEvaluation(ctx context.Context, caller *vault.User, id s
 		}
 		return nil
 	}
-	return s.changeEvaluation(ctx, caller, id, "qm.evaluation.submit", also, func(list []*vault.Evaluation, f *vault.Form) ([]vault.Evaluation, error) {
-		e := list[0]
-		if err := s.applySave(ctx, caller, e, f, in); err != nil {
-			return nil, err
-		}
-		answers, err := qm.Complete(f, e.Answers)
-		if err != nil {
-			return nil, err
-		}
-		score := qm.Score(f, answers)
-		e.Answers, e.Score, e.State, e.SubmittedAt = answers, &score, vault.EvalSubmitted, s.now()
-		if len(list) > 1 {
+	return s.changeEvaluation(ctx, caller, id, "qm.evaluation.submit", s.asEvaluator(ctx, caller, false), also,
+		func(list []*vault.Evaluation, f *vault.Form) ([]vault.Evaluation, []any, error) {
+			e := list[0]
+			if err := applySave(e, f, in); err != nil {
+				return nil, nil, err
+			}
+			answers, err := qm.Complete(f, e.Answers)
+			if err != nil {
+				return nil, nil, err
+			}
+			score := qm.Score(f, answers)
+			e.Answers, e.Score, e.State, e.SubmittedAt = answers, &score, vault.EvalSubmitted, s.now()
+			if len(list) < 2 {
+				return nil, nil, nil
+			}
 			old := list[1]
-			old.State, old.SupersededBy, old.UpdatedAt = vault.EvalRetracted, e.ID, s.now()
-		}
-		return nil, nil
-	})
+			if old.State != vault.EvalDisputed || old.SupersededBy != e.ID || old.Tenant != e.Tenant {
+				return nil, nil, vault.Errorf(vault.ECONFLICT, "evaluation %q no longer waits for this rescore", old.ID)
+			}
+			old.State, old.UpdatedAt = vault.EvalRetracted, s.now()
+			return nil, []any{"retracts", old.ID}, nil
+		})
 }
 
 func checkComment(comment string, required bool) error {
-	switch {
-	case required && strings.TrimSpace(comment) == "":
+	if required && strings.TrimSpace(comment) == "" {
 		return vault.Errorf(vault.EINVALID, "say why in a comment")
-	case len(comment) > qm.MaxCommentLen:
-		return vault.Errorf(vault.EINVALID, "the comment is over %d bytes", qm.MaxCommentLen)
 	}
-	return nil
+	return qm.CheckComment("the comment", comment)
 }
 
 // SignOff is the agent accepting a submitted evaluation.
@@ -514,48 +570,47 @@ func (s *Service) agentStep(ctx context.Context, caller *vault.User, id, action,
 	if err := checkComment(comment, dispute); err != nil {
 		return nil, err
 	}
-	return s.changeEvaluation(ctx, caller, id, action, nil, func(list []*vault.Evaluation, _ *vault.Form) ([]vault.Evaluation, error) {
+	return s.changeEvaluation(ctx, caller, id, action, nil, nil, func(list []*vault.Evaluation, _ *vault.Form) ([]vault.Evaluation, []any, error) {
 		e := list[0]
 		if e.Agent != caller.Name || e.Kind != vault.KindEvaluation {
-			return nil, vault.Errorf(vault.EFORBIDDEN, "only the evaluated agent %q may sign off or dispute", e.Agent)
+			return nil, nil, vault.Errorf(vault.EFORBIDDEN, "only the evaluated agent %q may sign off or dispute", e.Agent)
 		}
 		if e.State != vault.EvalSubmitted {
-			return nil, stateError(e, strings.TrimPrefix(action, "qm.evaluation."))
+			return nil, nil, stateError(e, strings.TrimPrefix(action, "qm.evaluation."))
 		}
 		if dispute && e.Declined != nil {
-			return nil, vault.Errorf(vault.ECONFLICT, "the dispute of evaluation %q was declined; sign it off", e.ID)
+			return nil, nil, vault.Errorf(vault.ECONFLICT, "the dispute of evaluation %q was declined; sign it off", e.ID)
 		}
 		apply(e, &vault.Note{By: caller.Name, Comment: comment, At: s.now()})
-		return nil, nil
+		return nil, nil, nil
 	})
 }
 
 // Rescore answers a dispute with a new version of the evaluation (a
-// draft with the old answers, for the same evaluator); the old one is
-// retracted when the new one is submitted.
+// draft with the old answers); the old one is retracted when the new one
+// is submitted. The evaluator rescores for themselves; an admin who is not
+// the evaluator (one who left, say) becomes the new version's evaluator.
 func (s *Service) Rescore(ctx context.Context, caller *vault.User, id string) (*EvaluationView, error) {
 	var rescoreID string
-	_, err := s.changeEvaluation(ctx, caller, id, "qm.evaluation.rescore", nil, func(list []*vault.Evaluation, _ *vault.Form) ([]vault.Evaluation, error) {
-		e := list[0]
-		if err := s.requireEvaluator(ctx, caller, e, true); err != nil {
-			return nil, err
-		}
-		if e.State != vault.EvalDisputed {
-			return nil, stateError(e, "rescore")
-		}
-		if e.SupersededBy != "" {
-			return nil, vault.Errorf(vault.ECONFLICT, "evaluation %q is being rescored as %q", e.ID, e.SupersededBy)
-		}
-		now := s.now()
-		n := *e
-		n.ID, n.Revision, n.Supersedes, n.SupersededBy = newID(), e.Revision+1, e.ID, ""
-		n.State, n.Score, n.SignOff, n.Dispute, n.Declined = vault.EvalDraft, nil, nil, nil, nil
-		n.Answers = slices.Clone(e.Answers)
-		n.CreatedBy, n.CreatedAt, n.UpdatedAt, n.SubmittedAt = caller.Name, now, now, time.Time{}
-		e.SupersededBy = n.ID
-		rescoreID = n.ID
-		return []vault.Evaluation{n}, nil
-	})
+	_, err := s.changeEvaluation(ctx, caller, id, "qm.evaluation.rescore", s.asEvaluator(ctx, caller, true), nil,
+		func(list []*vault.Evaluation, _ *vault.Form) ([]vault.Evaluation, []any, error) {
+			e := list[0]
+			if e.State != vault.EvalDisputed {
+				return nil, nil, stateError(e, "rescore")
+			}
+			if e.SupersededBy != "" {
+				return nil, nil, vault.Errorf(vault.ECONFLICT, "evaluation %q is being rescored as %q", e.ID, e.SupersededBy)
+			}
+			now := s.now()
+			n := *e
+			n.ID, n.Revision, n.Supersedes, n.SupersededBy, n.Evaluator = newID(), e.Revision+1, e.ID, "", caller.Name
+			n.State, n.Score, n.SignOff, n.Dispute, n.Declined = vault.EvalDraft, nil, nil, nil, nil
+			n.Answers = slices.Clone(e.Answers)
+			n.CreatedBy, n.CreatedAt, n.UpdatedAt, n.SubmittedAt = caller.Name, now, now, time.Time{}
+			e.SupersededBy = n.ID
+			rescoreID = n.ID
+			return []vault.Evaluation{n}, []any{"rescore", n.ID}, nil
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -568,17 +623,15 @@ func (s *Service) Decline(ctx context.Context, caller *vault.User, id, comment s
 	if err := checkComment(comment, true); err != nil {
 		return nil, err
 	}
-	return s.changeEvaluation(ctx, caller, id, "qm.evaluation.decline", nil, func(list []*vault.Evaluation, _ *vault.Form) ([]vault.Evaluation, error) {
-		e := list[0]
-		if err := s.requireEvaluator(ctx, caller, e, true); err != nil {
-			return nil, err
-		}
-		if e.State != vault.EvalDisputed || e.SupersededBy != "" {
-			return nil, stateError(e, "decline")
-		}
-		e.State, e.Declined = vault.EvalSubmitted, &vault.Note{By: caller.Name, Comment: comment, At: s.now()}
-		return nil, nil
-	})
+	return s.changeEvaluation(ctx, caller, id, "qm.evaluation.decline", s.asEvaluator(ctx, caller, true), nil,
+		func(list []*vault.Evaluation, _ *vault.Form) ([]vault.Evaluation, []any, error) {
+			e := list[0]
+			if e.State != vault.EvalDisputed || e.SupersededBy != "" {
+				return nil, nil, stateError(e, "decline")
+			}
+			e.State, e.Declined = vault.EvalSubmitted, &vault.Note{By: caller.Name, Comment: comment, At: s.now()}
+			return nil, nil, nil
+		})
 }
 
 // --- calibrations ---
@@ -630,6 +683,7 @@ func (s *Service) CreateCalibration(ctx context.Context, caller *vault.User, in 
 		e.Kind, e.CalibrationID = vault.KindCalibration, c.ID
 		c.Version = e.Version
 		list = append(list, e)
+		fx = fx.Add(s.entry(ctx, "", caller, "qm.evaluation.assign", e.ID, vault.OutcomeOK, evaluationDetails(&e, "calibration", c.ID)))
 	}
 	fx = fx.Add(s.entry(ctx, "", caller, "qm.calibration.create", c.ID, vault.OutcomeOK,
 		audit.Details("recordingId", c.RecordingID, "form", c.FormID, "version", c.Version, "expert", c.Expert, "evaluators", c.Evaluators)))
@@ -640,7 +694,9 @@ func (s *Service) CreateCalibration(ctx context.Context, caller *vault.User, in 
 }
 
 // Calibration returns a calibration and its report to admins and
-// supervisors who may see its recording.
+// supervisors whose access groups see its recording. A participant who
+// has not submitted sees the others' evaluations without answers or
+// scores, and no report: calibrating is blind.
 func (s *Service) Calibration(ctx context.Context, caller *vault.User, id string) (*CalibrationView, error) {
 	if err := qmManager(caller); err != nil {
 		return nil, err
@@ -652,7 +708,7 @@ func (s *Service) Calibration(ctx context.Context, caller *vault.User, id string
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.recording(ctx, caller, c.RecordingID); err != nil {
+	if _, err := s.qmRecording(ctx, caller, c.RecordingID); err != nil {
 		return nil, notVisible("calibration", id)
 	}
 	list, err := s.Store.Evaluations(ctx, caller.Tenant, vault.EvaluationFilter{CalibrationID: id, Viewer: vault.EvaluationViewer{Access: vault.Access{All: true}}})
@@ -664,6 +720,12 @@ func (s *Service) Calibration(ctx context.Context, caller *vault.User, id string
 		return nil, err
 	}
 	view := &CalibrationView{Calibration: c, Evaluations: list}
+	if blind := blindFor(caller.Name, list); blind {
+		for i := range view.Evaluations {
+			hideAnswers(&view.Evaluations[i], caller.Name)
+		}
+		return view, nil
+	}
 	var expert vault.Evaluation
 	var others []vault.Evaluation
 	for _, e := range list {
@@ -678,6 +740,50 @@ func (s *Service) Calibration(ctx context.Context, caller *vault.User, id string
 	return view, nil
 }
 
+// blindFor reports whether who takes part in a calibration (one of its
+// evaluations list) and has not submitted yet.
+func blindFor(who string, list []vault.Evaluation) bool {
+	for _, e := range list {
+		if e.Evaluator == who && (e.State == vault.EvalAssigned || e.State == vault.EvalDraft) {
+			return true
+		}
+	}
+	return false
+}
+
+// hideAnswers leaves only the state of an evaluation that is not who's.
+func hideAnswers(e *vault.Evaluation, who string) {
+	if e.Evaluator != who {
+		e.Answers, e.Score, e.Comment = []vault.AnswerValue{}, nil, ""
+	}
+}
+
+// blindCalibrations hides, in a list of evaluations, the answers of
+// calibrations the caller takes part in and has not submitted.
+func (s *Service) blindCalibrations(ctx context.Context, caller *vault.User, list []vault.Evaluation) error {
+	blind := map[string]bool{}
+	for i := range list {
+		e := &list[i]
+		if e.Kind != vault.KindCalibration || e.Evaluator == caller.Name {
+			continue
+		}
+		hidden, seen := blind[e.CalibrationID]
+		if !seen {
+			mine, err := s.Store.Evaluations(ctx, caller.Tenant, vault.EvaluationFilter{CalibrationID: e.CalibrationID, Evaluator: caller.Name,
+				Viewer: vault.EvaluationViewer{Access: vault.Access{All: true}}})
+			if err != nil {
+				return err
+			}
+			hidden = blindFor(caller.Name, mine)
+			blind[e.CalibrationID] = hidden
+		}
+		if hidden {
+			hideAnswers(e, caller.Name)
+		}
+	}
+	return nil
+}
+
 // Calibrations lists the calibrations whose recordings the caller may see.
 func (s *Service) Calibrations(ctx context.Context, caller *vault.User) ([]vault.Calibration, error) {
 	if err := qmManager(caller); err != nil {
@@ -689,7 +795,7 @@ func (s *Service) Calibrations(ctx context.Context, caller *vault.User) ([]vault
 	}
 	out := list[:0]
 	for _, c := range list {
-		if _, _, err := s.recording(ctx, caller, c.RecordingID); err == nil {
+		if _, err := s.qmRecording(ctx, caller, c.RecordingID); err == nil {
 			out = append(out, c)
 		}
 	}
@@ -699,16 +805,17 @@ func (s *Service) Calibrations(ctx context.Context, caller *vault.User) ([]vault
 // --- plans ---
 
 // checkPlan validates a plan against the store: a published form
-// version, evaluators who may evaluate, agents who are users or groups.
-func (s *Service) checkPlan(ctx context.Context, tenant string, p *vault.Plan) error {
+// version, evaluators who may evaluate, agents who are users or groups,
+// all of them within the caller's reach (planCovers).
+func (s *Service) checkPlan(ctx context.Context, caller *vault.User, p *vault.Plan) error {
 	if err := qm.CheckPlan(p); err != nil {
 		return err
 	}
-	if _, err := s.formVersion(ctx, tenant, p.FormID, p.FormVersion); err != nil {
+	if _, err := s.formVersion(ctx, caller.Tenant, p.FormID, p.FormVersion); err != nil {
 		return err
 	}
 	for _, name := range p.Evaluators {
-		if _, err := s.evaluatorOf(ctx, tenant, name, nil); err != nil {
+		if _, err := s.evaluatorOf(ctx, caller.Tenant, name, nil); err != nil {
 			return err
 		}
 	}
@@ -717,13 +824,44 @@ func (s *Service) checkPlan(ctx context.Context, tenant string, p *vault.Plan) e
 			if _, err := access.NormalizePath(a); err != nil {
 				return vault.Errorf(vault.EINVALID, "agents: %q is not a hierarchy group", a)
 			}
-			continue
 		}
-		if _, err := s.Store.User(ctx, tenant, a); err != nil {
-			return vault.Errorf(vault.EINVALID, "agents: no user %q (name a user or a hierarchy group such as /Anthony/John)", a)
+	}
+	if !s.planCovers(ctx, caller, p) {
+		return vault.Errorf(vault.EFORBIDDEN, "plan only agents under your access groups (names of agents whose hierarchy your groups see, or groups such as /Anthony/John within yours)")
+	}
+	for _, a := range p.Agents { // covered: only "/" managers get here with a name that is no user
+		if !strings.HasPrefix(a, "/") {
+			if _, err := s.Store.User(ctx, caller.Tenant, a); err != nil {
+				return vault.Errorf(vault.EINVALID, "agents: no user %q (name a user or a hierarchy group such as /Anthony/John)", a)
+			}
 		}
 	}
 	return nil
+}
+
+// planCovers reports whether every agent of the plan is within u's
+// access groups: a group at or under one of u's, or an agent whose
+// hierarchy u's groups see. A plan beyond that would pick, count and name
+// calls u may not see.
+func (s *Service) planCovers(ctx context.Context, u *vault.User, p *vault.Plan) bool {
+	mine := managerAccess(*u)
+	if mine.All {
+		return true
+	}
+	for _, a := range p.Agents {
+		if strings.HasPrefix(a, "/") {
+			norm, err := access.NormalizePath(a)
+			if err != nil || !slices.ContainsFunc(access.Prefixes(norm), func(g string) bool { return slices.Contains(mine.Groups, g) }) {
+				return false
+			}
+			continue
+		}
+		agent, err := s.Store.User(ctx, u.Tenant, a)
+		if err != nil || !slices.ContainsFunc(access.Prefixes(agent.AgentHierarchy), func(g string) bool { return slices.Contains(mine.Groups, g) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // CreatePlan stores a plan (admins and supervisors). Its first period is
@@ -733,7 +871,7 @@ func (s *Service) CreatePlan(ctx context.Context, caller *vault.User, p vault.Pl
 	if err := qmManager(caller); err != nil {
 		return nil, err
 	}
-	if err := s.checkPlan(ctx, caller.Tenant, &p); err != nil {
+	if err := s.checkPlan(ctx, caller, &p); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -745,7 +883,7 @@ func (s *Service) CreatePlan(ctx context.Context, caller *vault.User, p vault.Pl
 	}
 	p.FirstPeriod = qm.PeriodStart(p.Every, p.FirstPeriod)
 	p.Tenant, p.ID, p.Active, p.DoneThrough, p.LastRun = caller.Tenant, newID(), true, time.Time{}, nil
-	p.CreatedBy, p.CreatedAt, p.UpdatedAt = caller.Name, now, now
+	p.CreatedBy, p.CreatedAt, p.UpdatedBy, p.UpdatedAt = caller.Name, now, caller.Name, now
 	fx := vault.Effects{}.Add(s.entry(ctx, "", caller, "qm.plan.create", p.ID, vault.OutcomeOK, planDetails(&p)))
 	if len(qm.DuePeriods(&p, now)) > 0 {
 		fx.Jobs = append(fx.Jobs, planJob(caller.Tenant, p.ID))
@@ -770,10 +908,14 @@ func (s *Service) UpdatePlan(ctx context.Context, caller *vault.User, id string,
 	if err := qmManager(caller); err != nil {
 		return nil, err
 	}
-	if err := s.checkPlan(ctx, caller.Tenant, &in); err != nil {
+	if err := s.checkPlan(ctx, caller, &in); err != nil {
+		return nil, err
+	}
+	if _, err := s.Plan(ctx, caller, id); err != nil {
 		return nil, err
 	}
 	p, err := s.Store.UpdatePlan(ctx, caller.Tenant, id, func(p *vault.Plan) ([]vault.Evaluation, vault.Effects, error) {
+		p.UpdatedBy = caller.Name
 		p.Name, p.FormID, p.FormVersion, p.Evaluators, p.Agents = in.Name, in.FormID, in.FormVersion, in.Evaluators, in.Agents
 		p.PerAgent, p.Filter, p.Active, p.UpdatedAt = in.PerAgent, in.Filter, in.Active, s.now()
 		if in.Every != p.Every {
@@ -800,7 +942,7 @@ func (s *Service) Plan(ctx context.Context, caller *vault.User, id string) (*vau
 		return nil, err
 	}
 	p, err := s.Store.Plan(ctx, caller.Tenant, id)
-	if errors.Is(err, vault.ErrNotFound) {
+	if errors.Is(err, vault.ErrNotFound) || err == nil && !s.planCovers(ctx, caller, &p) {
 		return nil, notVisible("plan", id)
 	}
 	if err != nil {
@@ -809,17 +951,28 @@ func (s *Service) Plan(ctx context.Context, caller *vault.User, id string) (*vau
 	return &p, nil
 }
 
-// Plans lists the tenant's plans (admins and supervisors).
+// Plans lists the plans whose agents are all within the caller's access
+// groups (admins and supervisors).
 func (s *Service) Plans(ctx context.Context, caller *vault.User) ([]vault.Plan, error) {
 	if err := qmManager(caller); err != nil {
 		return nil, err
 	}
-	return s.Store.Plans(ctx, caller.Tenant)
+	list, err := s.Store.Plans(ctx, caller.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := list[:0]
+	for i := range list {
+		if s.planCovers(ctx, caller, &list[i]) {
+			out = append(out, list[i])
+		}
+	}
+	return out, nil
 }
 
 // DeletePlan removes a plan; the evaluations it created stay.
 func (s *Service) DeletePlan(ctx context.Context, caller *vault.User, id string) error {
-	if err := qmManager(caller); err != nil {
+	if _, err := s.Plan(ctx, caller, id); err != nil {
 		return err
 	}
 	fx := vault.Effects{}.Add(s.entry(ctx, "", caller, "qm.plan.delete", id, vault.OutcomeOK, nil))
@@ -905,6 +1058,13 @@ func (s *Service) planPeriod(ctx context.Context, p *vault.Plan, start time.Time
 	if err != nil {
 		return nil, run, err
 	}
+	// The plan picks only calls whoever set it up may see, while they may.
+	ownerName := cmp.Or(p.UpdatedBy, p.CreatedBy)
+	owner, err := s.Store.User(ctx, p.Tenant, ownerName)
+	if err != nil || owner.Disabled || !(owner.HasRole(vault.RoleAdmin) || owner.HasRole(vault.RoleSupervisor)) {
+		return nil, run, vault.Errorf(vault.EFORBIDDEN, "plan %q: %q who set it up may no longer plan evaluations", p.ID, ownerName)
+	}
+	ownerAccess := managerAccess(owner)
 	from, to := start, end
 	if !p.Filter.StartFrom.IsZero() && p.Filter.StartFrom.After(from) {
 		from = p.Filter.StartFrom
@@ -927,7 +1087,8 @@ func (s *Service) planPeriod(ctx context.Context, p *vault.Plan, start time.Time
 		var ids []string
 		for i := range candidates {
 			r := &candidates[i]
-			if r.StopTime.IsZero() || used[r.ID] || r.StopTime.Sub(r.StartTime) < time.Duration(p.Filter.MinDurationSec)*time.Second {
+			if r.StopTime.IsZero() || used[r.ID] || r.StopTime.Sub(r.StartTime) < time.Duration(p.Filter.MinDurationSec)*time.Second ||
+				!access.CanSee(ownerAccess, r.Groups, r.Agents) {
 				continue
 			}
 			byID[r.ID] = r
@@ -944,7 +1105,7 @@ func (s *Service) planPeriod(ctx context.Context, p *vault.Plan, start time.Time
 			var evaluator *vault.User
 			for k := range evaluators {
 				ev := &evaluators[(turn+k)%len(evaluators)]
-				if ev.Name != agent && access.CanSee(access.ForUser(*ev), r.Groups, r.Agents) {
+				if !slices.Contains(r.Agents, ev.Name) && access.CanSee(managerAccess(*ev), r.Groups, r.Agents) {
 					evaluator = ev
 					turn = (turn + k + 1) % len(evaluators)
 					break
@@ -1002,8 +1163,8 @@ func (s *Service) qmPlanJob(ctx context.Context, run JobRun, a QMPlanArgs) error
 			return err
 		}
 		p, err = s.Store.UpdatePlan(ctx, a.Tenant, a.PlanID, func(p *vault.Plan) ([]vault.Evaluation, vault.Effects, error) {
-			if !p.DoneThrough.IsZero() && !p.DoneThrough.Before(periodRun.PeriodEnd) {
-				list = nil // another run did this period
+			if !p.Active || !p.DoneThrough.IsZero() && !p.DoneThrough.Before(periodRun.PeriodEnd) {
+				list = nil // paused since, or another run did this period
 				return nil, vault.Effects{}, nil
 			}
 			p.DoneThrough, p.LastRun = periodRun.PeriodEnd, &periodRun

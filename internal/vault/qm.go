@@ -227,7 +227,10 @@ type Plan struct {
 	LastRun     *PlanRun  `json:"lastRun,omitempty"`
 	CreatedBy   string    `json:"createdBy"`
 	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	// UpdatedBy is who last set the plan up: its runs pick only calls
+	// this user's access groups see.
+	UpdatedBy string    `json:"updatedBy"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // PlanRun is what one period's run did.
@@ -378,15 +381,10 @@ type QMStore interface {
 	PlanRecordings(ctx context.Context, tenant, planID string) ([]string, error)
 }
 
-// SortScoreBuckets lists buckets summed in a map, in the order
-// ScoreBuckets returns them (agent, start, team).
-func SortScoreBuckets[K comparable](sums map[K]*ScoreBucket) []ScoreBucket {
-	out := make([]ScoreBucket, 0, len(sums))
-	for _, b := range sums {
-		out = append(out, *b)
-	}
-	slices.SortFunc(out, func(a, b ScoreBucket) int {
+// SortScoreBuckets sorts buckets in the order ScoreBuckets returns them
+// (agent, start, team).
+func SortScoreBuckets(list []ScoreBucket) {
+	slices.SortFunc(list, func(a, b ScoreBucket) int {
 		return cmp.Or(strings.Compare(a.Agent, b.Agent), a.Start.Compare(b.Start), strings.Compare(a.Team, b.Team))
 	})
-	return out
 }
