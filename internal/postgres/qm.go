@@ -325,7 +325,8 @@ var evaluationFields = []struct{ column, sqlType string }{
 	{"agent", "text"}, {"team", "text"}, {"evaluator", "text"}, {"form_id", "text"}, {"version", "integer"},
 	{"kind", "text"}, {"calibration_id", "text"}, {"plan_id", "text"}, {"supersedes", "text"}, {"state", "text"},
 	{"total", "float8"}, {"critical", "float8"}, {"fatal", "boolean"},
-	{"created_ms", "bigint"}, {"updated_ms", "bigint"}, {"submitted_ms", "bigint"}, {"doc", "bytea"},
+	{"created_ms", "bigint"}, {"updated_ms", "bigint"}, {"submitted_ms", "bigint"},
+	{"week_ms", "bigint"}, {"month_ms", "bigint"}, {"doc", "bytea"},
 }
 
 // insertEvaluationSQL inserts an evaluation of tenant $1, id $2, of the
@@ -363,8 +364,12 @@ func evaluationValues(e *vault.Evaluation) ([]any, error) {
 	if e.Score != nil {
 		total, critical, fatal = e.Score.Total, e.Score.Critical, e.Score.Fatal
 	}
+	var week, month int64 // the report's intervals of the submission
+	if !e.SubmittedAt.IsZero() {
+		week, month = toMS(vault.IntervalStart(vault.IntervalWeek, e.SubmittedAt)), toMS(vault.IntervalStart(vault.IntervalMonth, e.SubmittedAt))
+	}
 	return []any{e.Agent, e.Team, e.Evaluator, e.FormID, e.Version, e.Kind, e.CalibrationID, e.PlanID, e.Supersedes,
-		e.State, total, critical, fatal, toMS(e.CreatedAt), toMS(e.UpdatedAt), toMS(e.SubmittedAt), doc}, nil
+		e.State, total, critical, fatal, toMS(e.CreatedAt), toMS(e.UpdatedAt), toMS(e.SubmittedAt), week, month, doc}, nil
 }
 
 // insertEvaluations stores new evaluations of tenant (the Tenant fields
@@ -666,29 +671,34 @@ func (s *Store) EvaluationCounts(ctx context.Context, tenant string, f vault.Eva
 }
 
 // ScoreBuckets sums scores per agent, team and interval (UTC). A zero to
-// is no upper bound.
+// is no upper bound. Weeks and months are grouped in the order of their
+// covering index (week_ms or month_ms, agent, team), so no row is sorted;
+// days by an expression of submitted_ms.
 func (s *Store) ScoreBuckets(ctx context.Context, tenant string, from, to time.Time, interval string, viewer vault.EvaluationViewer) ([]vault.ScoreBucket, error) {
 	var a args
-	day := `(e.submitted_ms / ` + strconv.FormatInt(dayMS, 10) + `)` // days since 1970-01-01, a Thursday
-	var start string
+	start := `(e.submitted_ms / ` + strconv.FormatInt(dayMS, 10) + `) * ` + strconv.FormatInt(dayMS, 10)
+	var bounds string
 	switch interval {
-	case vault.IntervalWeek:
-		start = `(` + day + ` - (` + day + ` + 3) % 7) * ` + strconv.FormatInt(dayMS, 10)
-	case vault.IntervalMonth:
-		start = `(extract(epoch FROM date_trunc('month', to_timestamp(e.submitted_ms / 1000.0) AT TIME ZONE 'UTC')) * 1000)::bigint`
-	default:
-		start = day + ` * ` + strconv.FormatInt(dayMS, 10)
+	case vault.IntervalWeek, vault.IntervalMonth:
+		start = "e.week_ms"
+		if interval == vault.IntervalMonth {
+			start = "e.month_ms"
+		}
+		bounds = ` AND ` + start + ` >= ` + a.add(toMS(vault.IntervalStart(interval, from)))
+		if !to.IsZero() {
+			bounds += ` AND ` + start + ` <= ` + a.add(toMS(vault.IntervalStart(interval, to)))
+		}
 	}
-	query := `SELECT e.agent, e.team, ` + start + ` AS start, count(*),
+	query := `SELECT ` + start + ` AS start, e.agent, e.team, count(*),
 		count(e.total), coalesce(sum(e.total), 0), count(e.critical), coalesce(sum(e.critical), 0), count(*) FILTER (WHERE e.fatal)` +
 		evaluationsFrom(viewer) + `
-		WHERE e.tenant = ` + a.add(tenant) + ` AND e.kind = '` + vault.KindEvaluation + `'
+		WHERE e.tenant = ` + a.add(tenant) + ` AND e.kind = '` + vault.KindEvaluation + `'` + bounds + `
 		AND e.state IN ('` + vault.EvalSubmitted + `', '` + vault.EvalSignedOff + `', '` + vault.EvalDisputed + `')
 		AND e.submitted_ms >= ` + a.add(toMS(from))
 	if !to.IsZero() {
 		query += ` AND e.submitted_ms < ` + a.add(toMS(to))
 	}
-	query += viewerCondition(viewer, &a) + ` GROUP BY e.agent, start, e.team ORDER BY e.agent, start, e.team`
+	query += viewerCondition(viewer, &a) + ` GROUP BY 1, e.agent, e.team`
 	rows, err := s.pool.Query(ctx, query, a...)
 	var out []vault.ScoreBucket
 	if err == nil {
@@ -697,7 +707,7 @@ func (s *Store) ScoreBuckets(ctx context.Context, tenant string, from, to time.T
 				b     vault.ScoreBucket
 				start int64
 			)
-			err := row.Scan(&b.Agent, &b.Team, &start, &b.Count, &b.Totals, &b.TotalSum, &b.Criticals, &b.CriticalSum, &b.Fatal)
+			err := row.Scan(&start, &b.Agent, &b.Team, &b.Count, &b.Totals, &b.TotalSum, &b.Criticals, &b.CriticalSum, &b.Fatal)
 			b.Start = time.UnixMilli(start).UTC()
 			return b, err
 		})
@@ -705,6 +715,7 @@ func (s *Store) ScoreBuckets(ctx context.Context, tenant string, from, to time.T
 	if err != nil {
 		return nil, fmt.Errorf("postgres: cannot sum the scores of tenant %q: %w", tenant, err)
 	}
+	vault.SortScoreBuckets(out)
 	return out, nil
 }
 

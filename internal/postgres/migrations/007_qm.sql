@@ -54,6 +54,8 @@ CREATE TABLE qm_evaluations (
 	created_ms     BIGINT NOT NULL,
 	updated_ms     BIGINT NOT NULL,
 	submitted_ms   BIGINT NOT NULL DEFAULT 0,
+	week_ms        BIGINT NOT NULL DEFAULT 0, -- the week (from Monday, UTC) of submitted_ms
+	month_ms       BIGINT NOT NULL DEFAULT 0, -- its month
 	doc            BYTEA NOT NULL,
 	UNIQUE (tenant, id)
 );
@@ -71,9 +73,16 @@ CREATE INDEX qm_evaluations_plan ON qm_evaluations (tenant, plan_id, rid);
 -- does not count).
 CREATE UNIQUE INDEX qm_evaluations_plan_once ON qm_evaluations (tenant, plan_id, rid)
 	WHERE plan_id <> '' AND supersedes = '';
--- Covers the report's counts by state (a narrow index: the one pass over
--- the range reads few pages).
-CREATE INDEX qm_evaluations_states ON qm_evaluations (tenant, kind, created_ms, state);
+-- Covers the report's counts by state: GROUP BY state reads it in order,
+-- without sorting.
+CREATE INDEX qm_evaluations_states ON qm_evaluations (tenant, kind, state, created_ms)
+	INCLUDE (agent, evaluator, rid);
+-- The report by week and by month: GROUP BY (interval, agent, team) in
+-- index order, without sorting the rows.
+CREATE INDEX qm_evaluations_weeks ON qm_evaluations (tenant, kind, week_ms, agent, team)
+	INCLUDE (submitted_ms, state, total, critical, fatal, evaluator, rid);
+CREATE INDEX qm_evaluations_months ON qm_evaluations (tenant, kind, month_ms, agent, team)
+	INCLUDE (submitted_ms, state, total, critical, fatal, evaluator, rid);
 -- Covers ScoreBuckets, the visibility rule's own columns included.
 CREATE INDEX qm_evaluations_scores ON qm_evaluations (tenant, kind, submitted_ms)
 	INCLUDE (agent, team, state, total, critical, fatal, evaluator, rid);
