@@ -45,6 +45,12 @@ func (u *UI) qmRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /qm/calibrations", u.authed(u.qmCalibrations))
 	mux.HandleFunc("POST /qm/calibrations", u.authed(u.createQMCalibration))
 	mux.HandleFunc("GET /qm/calibrations/{id}", u.authed(u.qmCalibration))
+	mux.HandleFunc("GET /qm/plans", u.authed(u.qmPlans))
+	mux.HandleFunc("POST /qm/plans", u.authed(u.createQMPlan))
+	mux.HandleFunc("GET /qm/plans/{id}", u.authed(u.qmPlan))
+	mux.HandleFunc("POST /qm/plans/{id}", u.authed(u.updateQMPlan))
+	mux.HandleFunc("GET /qm/plans/{id}/delete", u.authed(u.confirmDeleteQMPlan))
+	mux.HandleFunc("POST /qm/plans/{id}/delete", u.authed(u.deleteQMPlan))
 	mux.HandleFunc("GET /qm/reports", u.authed(u.qmReport))
 }
 
@@ -314,6 +320,7 @@ type qmEvalRow struct {
 type qmEvalsData struct {
 	Rows                               []qmEvalRow
 	State, Agent, Evaluator, Recording string
+	Plan                               string // the plan whose evaluations these are ("": any)
 	States                             []string
 	Manager                            bool
 	Next, First                        string
@@ -353,13 +360,20 @@ func (u *UI) qmEvaluations(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav = "qm"
 	q := r.URL.Query()
 	data := &qmEvalsData{State: q.Get("state"), Agent: strings.TrimSpace(q.Get("agent")), Evaluator: strings.TrimSpace(q.Get("evaluator")),
-		Recording: strings.TrimSpace(q.Get("recording")), States: vault.EvalStates, Manager: qmManager(p.User)}
+		Recording: strings.TrimSpace(q.Get("recording")), Plan: strings.TrimSpace(q.Get("plan")), States: vault.EvalStates, Manager: qmManager(p.User)}
 	p.Title = p.L.T("qm_my_evaluations")
 	if data.Manager {
 		p.Title = p.L.T("qm_evaluations_title")
+		if data.Plan != "" {
+			name := data.Plan
+			if pl, err := u.svc.Plan(r.Context(), p.User, data.Plan); err == nil {
+				name = pl.Name
+			}
+			p.Title = p.L.T("qm_plan_evaluations_title", name)
+		}
 	}
 	p.Data = data
-	f := vault.EvaluationFilter{Agent: data.Agent, Evaluator: data.Evaluator, RecordingID: data.Recording, Limit: pageSize + 1}
+	f := vault.EvaluationFilter{Agent: data.Agent, Evaluator: data.Evaluator, RecordingID: data.Recording, PlanID: data.Plan, Limit: pageSize + 1}
 	if data.State != "" {
 		if !slices.Contains(vault.EvalStates, data.State) {
 			p.Error = p.L.T("err_invalid") + " " + p.L.T("qm_state")
@@ -491,7 +505,10 @@ func (u *UI) assignEvaluation(w http.ResponseWriter, r *http.Request, p *page) {
 			Version: version, Evaluator: typed.Evaluator, Agent: typed.Agent}})
 	}
 	if err != nil {
-		if vault.ErrorCode(err) != vault.EINVALID && vault.ErrorCode(err) != vault.ECONFLICT {
+		// A manager's refusal (a bad or unfit evaluator: 400, 403, 409)
+		// keeps the form; anyone else's is an error page.
+		manager := p.User.HasRole(vault.RoleAdmin) || p.User.HasRole(vault.RoleSupervisor)
+		if code := vault.ErrorCode(err); !manager || code != vault.EINVALID && code != vault.ECONFLICT && code != vault.EFORBIDDEN {
 			u.renderError(w, r, p, err)
 			return
 		}

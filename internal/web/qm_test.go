@@ -184,7 +184,7 @@ func TestQMEvaluationLife(t *testing.T) {
 
 	// Refusals keep the form: an agent cannot evaluate.
 	r = sup.post("/qm/evaluations", url.Values{"recordingId": {"qm-john"}, "form": {formID + ":1"}, "evaluator": {"agent_other"}}, true)
-	wantStatus(t, r, 400, "Not accepted:", "cannot evaluate: evaluators are enabled admins or supervisors", `id="assign-form"`, `value="agent_other"`)
+	wantStatus(t, r, 403, "Not accepted:", "so cannot evaluate it (evaluators are enabled admins or supervisors", `id="assign-form"`, `value="agent_other"`)
 	loc := redirected(t, sup.post("/qm/evaluations", url.Values{"recordingId": {"qm-john"}, "form": {formID + ":1"}, "evaluator": {"sup"}}, true), "/qm/evaluations/")
 	evalID := strings.TrimSuffix(strings.TrimPrefix(loc, "/qm/evaluations/"), "?done=assigned")
 	ev := e.evaluation(evalID)
