@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -122,26 +121,6 @@ func BenchmarkQMAgentReport(b *testing.B) {
 	}
 }
 
-// qmBenchForm is a form of 100 questions in 10 groups, each with a
-// condition on the one before it in its group every fifth question.
-func qmBenchForm() string {
-	var groups []string
-	for g := range 10 {
-		var questions []string
-		for k := range 10 {
-			id := fmt.Sprintf("g%dq%d", g, k)
-			cond := ""
-			if k%5 == 4 {
-				cond = fmt.Sprintf(`,"visibleWhen":{"question":"g%dq%d","answer":"yes"}`, g, k-1)
-			}
-			questions = append(questions, fmt.Sprintf(`{"id":%q,"text":"Question %d of group %d: did the agent do what the script asks at this point of the call?","help":"Listen for it.","type":"yesno","naAllowed":true,"required":%v,"critical":%v%s,"answers":[{"id":"yes","text":"Yes","points":2},{"id":"no","text":"No","points":0}]}`,
-				id, k+1, g+1, k%2 == 0, k == 0, cond))
-		}
-		groups = append(groups, fmt.Sprintf(`{"name":"Group %d","weight":%d,"questions":[%s]}`, g+1, 1+g%3, strings.Join(questions, ",")))
-	}
-	return `{"id":"big","name":"100 questions","questionGroups":[` + strings.Join(groups, ",") + `]}`
-}
-
 // BenchmarkQMEvaluationOpen is GET /qm/evaluations/{id} of an evaluation
 // of a 100-question form with every question answered and commented: the
 // evaluation, its form version and the viewer check.
@@ -168,7 +147,7 @@ func qmBenchEvaluation(b *testing.B, srv *server.Server, admin *vault.User) stri
 	if err := srv.Svc.Store.UpdateRecording(ctx, "bench", r.ID, func(x *vault.Recording, _ []vault.Media) error { *x = r; return nil }); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := srv.Svc.CreateForm(ctx, admin, []byte(qmBenchForm())); err != nil {
+	if _, err := srv.Svc.CreateForm(ctx, admin, []byte(testenv.BigQMForm())); err != nil {
 		b.Fatal(err)
 	}
 	form, err := srv.Svc.PublishForm(ctx, admin, "big")

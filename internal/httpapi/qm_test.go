@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,34 +16,16 @@ import (
 	"callvault/internal/vault"
 )
 
-// qmForm is the form of the QM tests: the scoring table's form of
-// internal/qm (weights 1, 2 and 3, a critical, a fatal, a conditional and
-// a text question, an empty group).
-const qmForm = `{
-  "id": "service",
-  "name": "Service call",
-  "questionGroups": [
-    {"name": "Greeting", "weight": 1, "questions": [
-      {"id": "q1", "text": "Greeted by name?", "type": "yesno", "required": true,
-       "answers": [{"id": "yes", "text": "Yes", "points": 2}, {"id": "no", "text": "No", "points": 0}]},
-      {"id": "q2", "text": "Tone", "type": "choice", "naAllowed": true, "critical": true,
-       "answers": [{"id": "good", "text": "Good", "points": 3}, {"id": "ok", "text": "OK", "points": 1}, {"id": "bad", "text": "Bad", "points": 0}]}
-    ]},
-    {"name": "Compliance", "weight": 2, "questions": [
-      {"id": "q3", "text": "Identity verified?", "type": "yesno", "critical": true, "fatal": true,
-       "answers": [{"id": "yes", "text": "Yes", "points": 1}, {"id": "no", "text": "No", "points": 0}]},
-      {"id": "q4", "text": "Verified before the account was discussed?", "type": "yesno", "required": true,
-       "visibleWhen": {"question": "q3", "answer": "yes"},
-       "answers": [{"id": "yes", "text": "Yes", "points": 1}, {"id": "no", "text": "No", "points": 0}]},
-      {"id": "q5", "text": "Notes", "type": "text"}
-    ]},
-    {"name": "Empty", "weight": 5, "questions": []},
-    {"name": "Closing", "weight": 3, "questions": [
-      {"id": "q6", "text": "Offered more help?", "type": "yesno", "naAllowed": true,
-       "answers": [{"id": "yes", "text": "Yes", "points": 1}, {"id": "no", "text": "No", "points": 0}]}
-    ]}
-  ]
-}`
+// qmForm is the form of the QM tests, internal/qm's scoring table's
+// (weights 1, 2 and 3, a critical, a fatal, a conditional and a text
+// question, an empty group), with the id "service".
+var qmForm = func() string {
+	b, err := os.ReadFile("../qm/testdata/service-form.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // qmUsers are the guide's hierarchy example, its supervisors, and a QA
 // lead who sees everything.

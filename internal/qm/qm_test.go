@@ -3,6 +3,7 @@ package qm
 import (
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,31 +13,15 @@ import (
 
 // scoringForm has every kind of group the rules name: weighted groups,
 // a critical question, a fatal one, a conditional one, a text question,
-// an empty group and a group that can be all N/A.
-const scoringForm = `{
-  "name": "Service call",
-  "questionGroups": [
-    {"name": "Greeting", "weight": 1, "questions": [
-      {"id": "q1", "text": "Greeted by name?", "type": "yesno", "required": true,
-       "answers": [{"id": "yes", "text": "Yes", "points": 2}, {"id": "no", "text": "No", "points": 0}]},
-      {"id": "q2", "text": "Tone", "type": "choice", "naAllowed": true, "critical": true,
-       "answers": [{"id": "good", "text": "Good", "points": 3}, {"id": "ok", "text": "OK", "points": 1}, {"id": "bad", "text": "Bad", "points": 0}]}
-    ]},
-    {"name": "Compliance", "weight": 2, "questions": [
-      {"id": "q3", "text": "Identity verified?", "type": "yesno", "critical": true, "fatal": true,
-       "answers": [{"id": "yes", "text": "Yes", "points": 1}, {"id": "no", "text": "No", "points": 0}]},
-      {"id": "q4", "text": "Verified before the account was discussed?", "type": "yesno", "required": true,
-       "visibleWhen": {"question": "q3", "answer": "yes"},
-       "answers": [{"id": "yes", "text": "Yes", "points": 1}, {"id": "no", "text": "No", "points": 0}]},
-      {"id": "q5", "text": "Notes", "type": "text"}
-    ]},
-    {"name": "Empty", "weight": 5, "questions": []},
-    {"name": "Closing", "weight": 3, "questions": [
-      {"id": "q6", "text": "Offered more help?", "type": "yesno", "naAllowed": true,
-       "answers": [{"id": "yes", "text": "Yes", "points": 1}, {"id": "no", "text": "No", "points": 0}]}
-    ]}
-  ]
-}`
+// an empty group and a group that can be all N/A (the API's tests use it
+// too).
+var scoringForm = func() string {
+	b, err := os.ReadFile("testdata/service-form.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func mustForm(t *testing.T, doc string) vault.Form {
 	t.Helper()

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,23 +30,6 @@ import (
 // BenchmarkQMEvaluationPageBrowser is what Chromium takes from the
 // navigation to the load event (request, HTML, CSS, qm.js run).
 
-func qmBigForm() string {
-	var groups []string
-	for g := range 10 {
-		var questions []string
-		for k := range 10 {
-			cond := ""
-			if k%5 == 4 {
-				cond = fmt.Sprintf(`,"visibleWhen":{"question":"g%dq%d","answer":"yes"}`, g, k-1)
-			}
-			questions = append(questions, fmt.Sprintf(`{"id":"g%dq%d","text":"Question %d of group %d: did the agent do what the script asks at this point of the call?","help":"Listen for it.","type":"yesno","naAllowed":true,"required":%v,"critical":%v%s,"answers":[{"id":"yes","text":"Yes","points":2},{"id":"no","text":"No","points":0}]}`,
-				g, k, k+1, g+1, k%2 == 0, k == 0, cond))
-		}
-		groups = append(groups, fmt.Sprintf(`{"name":"Group %d","weight":%d,"questions":[%s]}`, g+1, 1+g%3, strings.Join(questions, ",")))
-	}
-	return `{"id":"big","name":"100 questions","questionGroups":[` + strings.Join(groups, ",") + `]}`
-}
-
 // qmBenchPage sets up a tenant with the big form and a saved evaluation of
 // one call, and returns the handler, the admin's session token and the
 // evaluation's page path.
@@ -68,7 +50,7 @@ func qmBenchPage(b *testing.B) (*server.Server, http.Handler, string, string) {
 	if err := svc.Store.UpdateRecording(ctx, "acme", rec.ID, func(r *vault.Recording, _ []vault.Media) error { *r = rec; return nil }); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := svc.CreateForm(ctx, admin, []byte(qmBigForm())); err != nil {
+	if _, err := svc.CreateForm(ctx, admin, []byte(testenv.BigQMForm())); err != nil {
 		b.Fatal(err)
 	}
 	form, err := svc.PublishForm(ctx, admin, "big")

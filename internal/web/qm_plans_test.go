@@ -202,7 +202,8 @@ func TestQMPlanRun(t *testing.T) {
 
 	// The evaluations page by plan: the plan's only, named in the title.
 	r = sup.get("/qm/evaluations?plan=" + url.QueryEscape(id))
-	wantStatus(t, r, 200, "<h1>Evaluations of plan John team weekly</h1>", `href="/qm/evaluations/`+planEval+`"`)
+	wantStatus(t, r, 200, "<h1>Evaluations of plan John team weekly</h1>", `href="/qm/evaluations/`+planEval+`"`,
+		`<input type="hidden" name="plan" value="`+id+`">`) // the filter form keeps the plan
 	if strings.Contains(r.body, manual) {
 		t.Fatal("the plan's evaluations list one it did not create")
 	}
