@@ -508,6 +508,14 @@ func TestQMPlanOverTwoPeriods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	paused := decodeAs[struct {
+		ID     string
+		Active bool
+	}](t, e.as("paul", "POST", "/api/v2/qm/plans",
+		`{"name":"Paused","formId":"service","evaluators":["paul"],"agents":["Agent3"],"perAgent":1,"every":"week","firstPeriod":"2026-11-02T00:00:00Z","active":false}`), 201)
+	if paused.Active {
+		t.Errorf("a plan created paused is active")
+	}
 	monthly := decodeAs[struct{ ID string }](t, e.as("paul", "POST", "/api/v2/qm/plans",
 		`{"name":"Churn calls","formId":"service","evaluators":["paul"],"agents":["Agent3"],"perAgent":3,"every":"month",
 		  "firstPeriod":"2026-11-01T00:00:00Z","filter":{"category":"Churn risk"}}`), 201)
@@ -524,6 +532,9 @@ func TestQMPlanOverTwoPeriods(t *testing.T) {
 	if want := []string{"w1-Agent3-0", "w2-Agent3-2"}; !slices.Equal(got, want) {
 		t.Errorf("category plan picked %v, want %v", got, want)
 	}
+	if l := decodeAs[struct{ Evaluations []evaluationJSON }](t, e.as("qa", "GET", "/api/v2/qm/evaluations?planId="+paused.ID, ""), 200); len(l.Evaluations) != 0 {
+		t.Errorf("a paused plan created %d evaluations", len(l.Evaluations))
+	}
 	mp := decodeAs[struct {
 		LastRun struct{ Short map[string]int }
 	}](t, e.as("paul", "GET", "/api/v2/qm/plans/"+monthly.ID, ""), 200)
@@ -537,8 +548,8 @@ func TestQMPlanOverTwoPeriods(t *testing.T) {
 	wantError(t, e.as("john", "POST", "/api/v2/qm/plans", `{"name":"P","formId":"service","evaluators":["john"],"agents":["/Anthony"],"perAgent":1,"every":"week"}`), 403, "forbidden")
 	wantError(t, e.as("john", "GET", "/api/v2/qm/plans/"+monthly.ID, ""), 404, "not_found")
 	wantError(t, e.as("john", "DELETE", "/api/v2/qm/plans/"+monthly.ID, ""), 404, "not_found")
-	if l := decodeAs[struct{ Plans []struct{ ID string } }](t, e.as("qa", "GET", "/api/v2/qm/plans", ""), 200); len(l.Plans) != 2 {
-		t.Errorf("qa's plans = %+v, want both", l.Plans)
+	if l := decodeAs[struct{ Plans []struct{ ID string } }](t, e.as("qa", "GET", "/api/v2/qm/plans", ""), 200); len(l.Plans) != 3 {
+		t.Errorf("qa's plans = %+v, want all three", l.Plans)
 	}
 	plans := decodeAs[struct{ Plans []struct{ ID string } }](t, e.as("john", "GET", "/api/v2/qm/plans", ""), 200)
 	if len(plans.Plans) != 1 || plans.Plans[0].ID != plan.ID {

@@ -864,9 +864,9 @@ func (s *Service) planCovers(ctx context.Context, u *vault.User, p *vault.Plan) 
 	return true
 }
 
-// CreatePlan stores a plan (admins and supervisors). Its first period is
-// the one holding firstPeriod (default: now); evaluations of a period are
-// created when it is over.
+// CreatePlan stores a plan (admins and supervisors), active or paused as
+// given. Its first period is the one holding firstPeriod (default: now);
+// evaluations of a period are created when it is over.
 func (s *Service) CreatePlan(ctx context.Context, caller *vault.User, p vault.Plan) (*vault.Plan, error) {
 	if err := qmManager(caller); err != nil {
 		return nil, err
@@ -882,10 +882,10 @@ func (s *Service) CreatePlan(ctx context.Context, caller *vault.User, p vault.Pl
 		return nil, vault.Errorf(vault.EINVALID, "firstPeriod is over a year ago")
 	}
 	p.FirstPeriod = qm.PeriodStart(p.Every, p.FirstPeriod)
-	p.Tenant, p.ID, p.Active, p.DoneThrough, p.LastRun = caller.Tenant, newID(), true, time.Time{}, nil
+	p.Tenant, p.ID, p.DoneThrough, p.LastRun = caller.Tenant, newID(), time.Time{}, nil
 	p.CreatedBy, p.CreatedAt, p.UpdatedBy, p.UpdatedAt = caller.Name, now, caller.Name, now
 	fx := vault.Effects{}.Add(s.entry(ctx, "", caller, "qm.plan.create", p.ID, vault.OutcomeOK, planDetails(&p)))
-	if len(qm.DuePeriods(&p, now)) > 0 {
+	if p.Active && len(qm.DuePeriods(&p, now)) > 0 {
 		fx.Jobs = append(fx.Jobs, planJob(caller.Tenant, p.ID))
 	}
 	if err := s.Store.CreatePlan(ctx, p, s.effects(fx)); err != nil {

@@ -280,18 +280,11 @@ func (u *UI) createQMPlan(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	typed := readPlanForm(r)
 	in, err := typed.plan(p.L)
-	var created *vault.Plan
 	if err == nil {
-		created, err = u.svc.CreatePlan(r.Context(), p.User, in)
-	}
-	if err == nil && !in.Active {
-		// A new plan is active: pausing it is a change.
-		off := *created
-		off.Active = false
-		_, err = u.svc.UpdatePlan(r.Context(), p.User, created.ID, off)
+		_, err = u.svc.CreatePlan(r.Context(), p.User, in)
 	}
 	if err != nil {
-		if !planRefused(err) || created != nil {
+		if !planRefused(err) {
 			u.renderError(w, r, p, err)
 			return
 		}
