@@ -593,34 +593,20 @@ type trendsData struct {
 func (u *UI) trends(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "trends", p.L.T("trends_title")
 	q := r.URL.Query()
-	today := u.now().UTC().Truncate(24 * time.Hour)
 	data := &trendsData{From: q.Get("from"), To: q.Get("to"), Interval: q.Get("interval")}
 	if data.Interval == "" {
 		data.Interval = "day"
 	}
-	if data.To == "" {
-		data.To = today.Format(time.DateOnly)
-	}
-	if data.From == "" {
-		data.From = today.AddDate(0, 0, -29).Format(time.DateOnly)
-	}
 	p.Data = data
+	from, to := u.dayRange(p, &data.From, &data.To)
 	interval, ok := trendIntervals[data.Interval]
-	from, ferr := time.Parse(time.DateOnly, data.From)
-	last, terr := time.Parse(time.DateOnly, data.To)
-	switch {
-	case !ok:
+	if !ok {
 		p.Error = p.L.T("err_invalid") + " " + p.L.T("trends_interval")
-	case ferr != nil || terr != nil:
-		p.Error = p.L.T("err_invalid") + " " + p.L.T("err_date")
-	case last.Before(from):
-		p.Error = p.L.T("err_before", p.L.T("from_date"), p.L.T("to_date"))
 	}
 	if p.Error != "" {
 		u.render(w, http.StatusBadRequest, "trends", p)
 		return
 	}
-	to := last.AddDate(0, 0, 1) // the "to" day is included
 	points, err := u.svc.AnalyticsTrends(r.Context(), p.User, from, to, interval)
 	if err != nil {
 		if vault.ErrorCode(err) == vault.EINVALID {

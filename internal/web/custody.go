@@ -107,16 +107,11 @@ func (u *UI) audit(w http.ResponseWriter, r *http.Request, p *page) {
 		}
 		data.Rows = append(data.Rows, row)
 	}
+	cursor := ""
 	if res.Next > 0 {
-		next := cloneValues(q)
-		next.Set("cursor", strconv.FormatInt(res.Next, 10))
-		data.Next = "/admin/audit?" + next.Encode()
+		cursor = strconv.FormatInt(res.Next, 10)
 	}
-	if q.Get("cursor") != "" {
-		first := cloneValues(q)
-		first.Del("cursor")
-		data.First = "/admin/audit?" + first.Encode()
-	}
+	data.Next, data.First = pageLinks("/admin/audit", q, cursor)
 	u.render(w, http.StatusOK, "audit", p)
 }
 

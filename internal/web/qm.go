@@ -400,17 +400,12 @@ func (u *UI) qmEvaluations(w http.ResponseWriter, r *http.Request, p *page) {
 		list = list[:pageSize]
 	}
 	data.Rows = u.evalRows(r, p, list)
+	cursor := ""
 	if more {
 		last := list[len(list)-1]
-		next := cloneValues(q)
-		next.Set("cursor", httpx.EncodeCursor(vault.Cursor{StartTime: last.CreatedAt, ID: last.ID}))
-		data.Next = "/qm/evaluations?" + next.Encode()
+		cursor = httpx.EncodeCursor(vault.Cursor{StartTime: last.CreatedAt, ID: last.ID})
 	}
-	if q.Get("cursor") != "" {
-		first := cloneValues(q)
-		first.Del("cursor")
-		data.First = "/qm/evaluations?" + first.Encode()
-	}
+	data.Next, data.First = pageLinks("/qm/evaluations", q, cursor)
 	u.render(w, http.StatusOK, "qm-evaluations", p)
 }
 
@@ -996,33 +991,19 @@ type qmReportData struct {
 func (u *UI) qmReport(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Nav, p.Title = "qm", p.L.T("qm_report_title")
 	q := r.URL.Query()
-	today := u.now().UTC().Truncate(24 * time.Hour)
 	data := &qmReportData{From: q.Get("from"), To: q.Get("to"), Interval: q.Get("interval"), Intervals: reportIntervals}
 	if data.Interval == "" {
 		data.Interval = qm.IntervalWeek
 	}
-	if data.To == "" {
-		data.To = today.Format(time.DateOnly)
-	}
-	if data.From == "" {
-		data.From = today.AddDate(0, 0, -29).Format(time.DateOnly)
-	}
 	p.Data = data
-	from, ferr := time.Parse(time.DateOnly, data.From)
-	last, terr := time.Parse(time.DateOnly, data.To)
-	switch {
-	case !slices.Contains(reportIntervals, data.Interval):
+	from, to := u.dayRange(p, &data.From, &data.To)
+	if !slices.Contains(reportIntervals, data.Interval) {
 		p.Error = p.L.T("err_invalid") + " " + p.L.T("trends_interval")
-	case ferr != nil || terr != nil:
-		p.Error = p.L.T("err_invalid") + " " + p.L.T("err_date")
-	case last.Before(from):
-		p.Error = p.L.T("err_before", p.L.T("from_date"), p.L.T("to_date"))
 	}
 	if p.Error != "" {
 		u.render(w, http.StatusBadRequest, "qm-report", p)
 		return
 	}
-	to := last.AddDate(0, 0, 1) // the "to" day is included
 	rep, err := u.svc.AgentReport(r.Context(), p.User, from, to, data.Interval)
 	if err != nil {
 		if vault.ErrorCode(err) == vault.EINVALID {

@@ -123,17 +123,12 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, p *page) {
 		}
 		data.Rows = append(data.Rows, row)
 	}
+	cursor := ""
 	if more {
 		last := recs[len(recs)-1]
-		next := cloneValues(q)
-		next.Set("cursor", httpx.EncodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID}))
-		data.Next = "/recordings?" + next.Encode()
+		cursor = httpx.EncodeCursor(vault.Cursor{StartTime: last.StartTime, ID: last.ID})
 	}
-	if q.Get("cursor") != "" {
-		first := cloneValues(q)
-		first.Del("cursor")
-		data.First = "/recordings?" + first.Encode()
-	}
+	data.Next, data.First = pageLinks("/recordings", q, cursor)
 	u.render(w, http.StatusOK, "search", p)
 }
 
@@ -184,6 +179,44 @@ func cloneValues(q url.Values) url.Values {
 		}
 	}
 	return out
+}
+
+// pageLinks are a list's links to its next page (from cursor; none when
+// cursor is "") and back to its first, keeping the query's filters.
+func pageLinks(path string, q url.Values, cursor string) (next, first string) {
+	if cursor != "" {
+		v := cloneValues(q)
+		v.Set("cursor", cursor)
+		next = path + "?" + v.Encode()
+	}
+	if q.Get("cursor") != "" {
+		v := cloneValues(q)
+		v.Del("cursor")
+		first = path + "?" + v.Encode()
+	}
+	return next, first
+}
+
+// dayRange reads a page's from and to day inputs (UTC dates, to
+// included; by default the last 30 days, written back) as [start, end),
+// and sets p.Error when they are not dates or to is before from.
+func (u *UI) dayRange(p *page, from, to *string) (start, end time.Time) {
+	today := u.now().UTC().Truncate(24 * time.Hour)
+	if *to == "" {
+		*to = today.Format(time.DateOnly)
+	}
+	if *from == "" {
+		*from = today.AddDate(0, 0, -29).Format(time.DateOnly)
+	}
+	start, ferr := time.Parse(time.DateOnly, *from)
+	last, terr := time.Parse(time.DateOnly, *to)
+	switch {
+	case ferr != nil || terr != nil:
+		p.Error = p.L.T("err_invalid") + " " + p.L.T("err_date")
+	case last.Before(start):
+		p.Error = p.L.T("err_before", p.L.T("from_date"), p.L.T("to_date"))
+	}
+	return start, last.AddDate(0, 0, 1) // the "to" day is included
 }
 
 type mediaView struct {
